@@ -1,0 +1,1 @@
+"""The HTTP gateway: submission, polling, review and sign-off."""

@@ -1,0 +1,1 @@
+"""The `radstack` command: one entry point for every process of the stack."""

@@ -1,0 +1,1 @@
+"""Code common to the gateway and the workers: settings, database, state machine, storage."""

@@ -1,0 +1,1 @@
+"""Celery worker pools: one module per pipeline stage, plus the sweeper."""

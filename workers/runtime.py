@@ -1,0 +1,54 @@
+"""Per-process singletons: the classifier and the retriever are loaded once per worker process,
+after the fork, on first use; never at import time (a forked pool must not share a model or a
+CUDA context with its parent)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from shared.config import get_settings
+
+if TYPE_CHECKING:
+    from workers.models.base import Classifier
+    from workers.retrieval import Retriever
+
+logger = logging.getLogger(__name__)
+
+_cache: dict[tuple[int, str], Any] = {}
+
+
+def _cached(key: str, build: Any) -> Any:
+    slot = (os.getpid(), key)
+    if slot not in _cache:
+        started = time.perf_counter()
+        _cache[slot] = build()
+        logger.info("loaded %s in %.2f s", key, time.perf_counter() - started)
+    return _cache[slot]
+
+
+def get_classifier() -> Classifier:
+    from workers.models.registry import load_classifier
+
+    settings = get_settings()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    return _cached(
+        f"classifier:{settings.model}",
+        lambda: load_classifier(settings.model, weights_dir=settings.resolved_weights_dir, device=settings.device),
+    )
+
+
+def get_retriever() -> Retriever:
+    from workers.retrieval import get_retriever as build_retriever
+
+    settings = get_settings()
+    return _cached("retriever", lambda: build_retriever(settings.resolved_index_dir))
+
+
+def clear() -> None:
+    _cache.clear()

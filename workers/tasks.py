@@ -1,0 +1,75 @@
+"""Celery tasks: thin adapters that take a study id and call the stage services.
+
+Each returns the study id, which Celery's chain hands to the next stage as its argument.
+Transient database errors are retried with back-off; anything else fails the study, with the
+reason on the audit trail, and stops the chain (Celery records the task as failed, not done).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from shared.celery_app import celery_app
+from shared.db import session_scope
+from shared.queues import Queue, TaskName
+from shared.studies import StudyNotFound, mark_failed
+from workers import sweeper
+from workers.stages import classify, generate, retrieve
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, DBAPIError, ConnectionError, TimeoutError)
+
+
+class StageTask(Task):
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 1
+    retry_backoff_max = 30
+    retry_jitter = True
+    max_retries = 10
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        study_id = args[0] if args else kwargs.get("study_id")
+        if not study_id or isinstance(exc, StudyNotFound):
+            return
+        reason = f"{self.name} failed: {type(exc).__name__}: {exc}"[:2000]
+        try:
+            with session_scope() as session:
+                mark_failed(session, study_id, actor=f"worker:{self.name}", reason=reason)
+        except TRANSIENT_ERRORS:
+            # The database is unreachable too: the study stays in its pipeline status and the
+            # sweeper resumes it once the database is back.
+            logger.warning("could not mark study %s failed; the sweeper will pick it up", study_id)
+
+
+def stage_task(name: TaskName, queue: Queue) -> Any:
+    return celery_app.task(name=name.value, base=StageTask, queue=queue.value, bind=False)
+
+
+@stage_task(TaskName.CLASSIFY, Queue.CLASSIFY)
+def classify_study(study_id: str) -> str:
+    classify.run(study_id)
+    return study_id
+
+
+@stage_task(TaskName.RETRIEVE, Queue.RETRIEVE)
+def retrieve_evidence(study_id: str) -> str:
+    retrieve.run(study_id)
+    return study_id
+
+
+@stage_task(TaskName.GENERATE, Queue.GENERATE)
+def generate_draft(study_id: str) -> str:
+    generate.run(study_id)
+    return study_id
+
+
+@celery_app.task(name=TaskName.SWEEP.value, queue=Queue.MAINTENANCE.value, acks_late=True)
+def sweep_stuck_studies() -> dict[str, int]:
+    return sweeper.sweep()
