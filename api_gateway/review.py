@@ -68,7 +68,7 @@ def decide(session: Session, study: Study, request: SignoffRequest, *, actor: st
         reason=reason,
         is_demo=bool(current and current.is_demo),
     )
-    session.add(version)
+    study.reports.append(version)  # keeps the loaded relationship current for the response
     study.version += 1
     session.flush()
     return version

@@ -95,10 +95,17 @@ def create_study(
     settings: Settings,
 ) -> Study:
     """Write the study, its images and its first two audit rows; the caller commits."""
-    accession_number = accession_number or next((d.accession_number for d in decoded if d.accession_number), None)
-    if not accession_number:
-        raise ApiError(400, "missing_accession_number", "accession_number is required (form field, or in the DICOM header)")
     first_dicom = next((d for d in decoded if d.source_format == "dicom"), None)
+    # De-identified DICOM often has no AccessionNumber; its StudyInstanceUID still names the
+    # study uniquely for the integrator, so it stands in.
+    accession_number = (
+        accession_number
+        or next((d.accession_number for d in decoded if d.accession_number), None)
+        or (first_dicom.study_instance_uid if first_dicom else None)
+    )
+    if not accession_number:
+        raise ApiError(400, "missing_accession_number",
+                       "accession_number is required (form field, or AccessionNumber in the DICOM header)")
     study = Study(
         client_id=client.id,
         accession_number=accession_number[:64],

@@ -46,6 +46,11 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 def configure_celery(app: Celery, settings: Settings) -> Celery:
     """(Re)apply settings to the app; the CLI and tests call it after changing the environment."""
     filesystem = settings.uses_filesystem_broker
+    # Connections made under the old settings must not be reused under the new ones.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
     app.conf.update(
         broker_url=settings.resolved_broker_url,
         broker_transport_options=broker_transport_options(settings),

@@ -173,3 +173,50 @@ class AuditRowImmutable(Exception):
 @event.listens_for(AuditEvent, "before_delete")
 def _refuse_audit_changes(mapper: Any, connection: Any, target: AuditEvent) -> None:
     raise AuditRowImmutable("audit events are append-only")
+
+
+class User(Base):
+    """A person who logs in to the review UI (radiologist or admin); API clients use keys."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HeatMap(Base):
+    """A saliency map for one positive finding on one image: PNG overlay and raw low-res array."""
+
+    __tablename__ = "heat_maps"
+    __table_args__ = (UniqueConstraint("image_id", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    overlay_sha256: Mapped[str] = mapped_column(String(64))  # PNG overlay in the blob store
+    array_sha256: Mapped[str] = mapped_column(String(64))  # .npy of the low-resolution map
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallbackDelivery(Base):
+    """An integrator callback owed: retried with back-off until delivered or given up."""
+
+    __tablename__ = "callback_deliveries"
+    __table_args__ = (UniqueConstraint("study_id", "event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(40))  # draft_ready | signed | amended | rejected | failed
+    url: Mapped[str] = mapped_column(String(2000))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

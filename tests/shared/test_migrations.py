@@ -7,7 +7,8 @@ from sqlalchemy import create_engine, inspect
 from shared.migrate import downgrade, upgrade
 from shared.models import Base
 
-TABLES = {"api_keys", "studies", "images", "findings", "evidence", "report_versions", "audit_events"}
+TABLES = {"api_keys", "studies", "images", "findings", "evidence", "report_versions", "audit_events",
+          "users", "heat_maps", "callback_deliveries"}
 
 
 def _check(url: str) -> None:
