@@ -54,6 +54,7 @@ def require_role(*roles: Role) -> Callable[[ApiKey], ApiKey]:
 
 Submitter = Annotated[ApiKey, Depends(require_role(Role.SUBMITTER, Role.ADMIN))]
 Radiologist = Annotated[ApiKey, Depends(require_role(Role.RADIOLOGIST))]
+Admin = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
 Reader = Annotated[ApiKey, Depends(require_role(Role.SUBMITTER, Role.RADIOLOGIST, Role.ADMIN))]
 
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Per-label overrides as JSON, e.g. RADSTACK_THRESHOLDS='{"Pneumothorax": 0.3}'.
     thresholds: dict[str, float] = Field(default_factory=dict)
     torch_threads: int = 0  # 0: leave torch's default
+    # Micro-batching in the classify pool: gather up to this many studies, or wait at most
+    # this long for more, then run one forward pass. 1 turns batching off (prefetch 1).
+    classify_batch_size: int = Field(default=8, ge=1, le=256)
+    classify_batch_wait_ms: int = Field(default=50, ge=1, le=60_000)
 
     # Retrieve / generate stages.
     retrieval_top_k: int = 5
@@ -48,6 +52,11 @@ class Settings(BaseSettings):
     sweep_interval_s: float = 30.0
     stage_deadline_s: float = 300.0
     max_attempts: int = 3
+
+    # Back-pressure: submissions are refused (503) while the classify queue holds this many
+    # messages, and each API key may submit at most this many studies a minute (429).
+    max_queue_depth: int = 5000
+    submit_rate_per_minute: int = 600
 
     # Broker tuning for the embedded filesystem transport (seconds between polls).
     filesystem_poll_interval: float = 0.05

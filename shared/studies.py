@@ -61,3 +61,10 @@ def mark_failed(session: Session, study_id: str, *, actor: str, reason: str) -> 
     study.error = reason
     transition(session, study, StudyStatus.FAILED, actor=actor, details={"reason": reason})
     return True
+
+
+def retry_failed(session: Session, study: Study, *, actor: str) -> None:
+    """FAILED -> QUEUED with a fresh attempt budget; the caller enqueues after commit."""
+    study.error = None
+    study.attempts = 0
+    transition(session, study, StudyStatus.QUEUED, actor=actor, action="study.retried")

@@ -8,13 +8,17 @@ reason on the audit trail, and stops the chain (Celery records the task as faile
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task
+from celery_batches import Batches
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.celery_app import celery_app
+from shared.config import get_settings
 from shared.db import session_scope
+from shared.pipeline import try_enqueue
 from shared.queues import Queue, TaskName
 from shared.studies import StudyNotFound, mark_failed
 from workers import sweeper
@@ -52,10 +56,48 @@ def stage_task(name: TaskName, queue: Queue) -> Any:
     return celery_app.task(name=name.value, base=StageTask, queue=queue.value, bind=False)
 
 
-@stage_task(TaskName.CLASSIFY, Queue.CLASSIFY)
-def classify_study(study_id: str) -> str:
-    classify.run(study_id)
-    return study_id
+def _classify_task() -> Any:
+    settings = get_settings()
+    if settings.classify_batch_size <= 1:
+        @stage_task(TaskName.CLASSIFY, Queue.CLASSIFY)
+        def classify_study(study_id: str) -> str:
+            classify.run(study_id)
+            return study_id
+
+        return classify_study
+
+    @celery_app.task(name=TaskName.CLASSIFY.value, base=Batches, queue=Queue.CLASSIFY.value, acks_late=True,
+                     flush_every=settings.classify_batch_size,
+                     flush_interval=settings.classify_batch_wait_ms / 1000.0)
+    def classify_studies(requests: list[Any]) -> list[str]:
+        """Micro-batched classify: one forward pass for every study gathered. celery-batches
+        does not follow chains, so each study done here is sent on to retrieve explicitly."""
+        study_ids = [r.args[0] if r.args else r.kwargs["study_id"] for r in requests]
+        done = with_db_retries(lambda: classify.run_batch(study_ids))
+        for study_id in done:
+            try_enqueue(study_id, stage_index=1)
+        return done
+
+    return classify_studies
+
+
+def with_db_retries(work: Any, attempts: int = 8, first_delay: float = 0.5, max_delay: float = 15.0) -> Any:
+    """Retry `work` on transient database errors with exponential back-off. A batch cannot use
+    Celery's per-task retry; if the database stays away longer, the sweeper resumes the studies."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except TRANSIENT_ERRORS:
+            if attempt == attempts:
+                raise
+            logger.warning("database unavailable (attempt %d of %d); retrying in %.1f s", attempt, attempts, delay)
+            time.sleep(delay)
+            delay = min(max_delay, delay * 2)
+    return None
+
+
+classify_task = _classify_task()
 
 
 @stage_task(TaskName.RETRIEVE, Queue.RETRIEVE)

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api_gateway import views
-from api_gateway.deps import CurrentKey, Radiologist, Reader, SessionDep, Submitter, actor_of, visible_study
+from api_gateway.deps import Admin, CurrentKey, Radiologist, Reader, SessionDep, Submitter, actor_of, visible_study
 from api_gateway.errors import ApiError
+from api_gateway.limits import check_submission_allowed
 from api_gateway.review import SignoffRequest, decide
 from api_gateway.submissions import Upload, create_study, decode_uploads, find_by_idempotency_key, validate_fields
 from shared import audit
@@ -21,6 +22,7 @@ from shared.models import AuditEvent, Image, Study
 from shared.pipeline import try_enqueue
 from shared.status import StudyStatus
 from shared.storage import BlobNotFound, default_store
+from shared.studies import retry_failed
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 
@@ -45,6 +47,7 @@ def submit_uploads(
     if existing is not None:
         response.headers["Idempotent-Replayed"] = "true"
         return views.summary(existing)
+    check_submission_allowed(key.id)
     decoded = decoded or decode_uploads(uploads, settings)
     try:
         study = create_study(
@@ -138,6 +141,15 @@ def signoff(session: SessionDep, key: Radiologist, study_id: str, request: Signo
     decide(session, study, request, actor=actor_of(key))
     session.commit()
     return views.detail(study)
+
+
+@router.post("/studies/{study_id}/retry", summary="Send a FAILED study through the pipeline again (admin only)")
+def retry_study(session: SessionDep, key: Admin, study_id: str) -> dict[str, Any]:
+    study = visible_study(session, key, study_id)
+    retry_failed(session, study, actor=actor_of(key))
+    session.commit()
+    try_enqueue(study.id)
+    return views.summary(study)
 
 
 @router.get("/worklist", summary="Studies awaiting review, most urgent first")

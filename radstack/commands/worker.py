@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         # embedded filesystem broker has no fanout for them anyway.
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
+    if "classify" in queues:
+        # The batcher can only gather what the worker has prefetched: prefetch = batch size.
+        argv += ["--prefetch-multiplier", str(settings.classify_batch_size)]
     if args.beat:
         schedule = settings.data_dir.resolve() / "celerybeat-schedule"
         schedule.parent.mkdir(parents=True, exist_ok=True)
