@@ -19,8 +19,8 @@ STAGE_HARD_TIME_LIMIT_S = 15 * 60
 VISIBILITY_TIMEOUT_S = 2 * STAGE_HARD_TIME_LIMIT_S
 
 
-def _filesystem_folders(settings: Settings) -> tuple[Path, Path]:
-    return settings.broker_dir / "messages", settings.broker_dir / "processed"
+def _filesystem_folders(settings: Settings) -> tuple[Path, Path, Path]:
+    return settings.broker_dir / "messages", settings.broker_dir / "processed", settings.broker_dir / "control"
 
 
 def ensure_broker_folders(settings: Settings) -> None:
@@ -32,8 +32,10 @@ def ensure_broker_folders(settings: Settings) -> None:
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
     if settings.uses_filesystem_broker:
-        folder, processed = _filesystem_folders(settings)
+        folder, processed, control = _filesystem_folders(settings)
         return {
+            # Exchange tables; kombu's default is a "control" folder in the working directory.
+            "control_folder": str(control),
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
             "processed_folder": str(processed),
