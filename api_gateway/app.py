@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api_gateway.errors import install_error_handlers
-from api_gateway.routes import dicomweb, health, studies
+from api_gateway.routes import dicomweb, health, metrics, studies
 
 
 def create_app() -> FastAPI:
@@ -19,6 +19,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(studies.router)
     app.include_router(dicomweb.router)
     return app

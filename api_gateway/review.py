@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from api_gateway.errors import ApiError
+from shared import callbacks
 from shared.models import ReportVersion, Study
 from shared.status import StudyStatus
 from shared.studies import transition
@@ -57,6 +58,7 @@ def decide(session: Session, study: Study, request: SignoffRequest, *, actor: st
 
     transition(session, study, target, actor=actor, action=f"review.{request.decision}",
                details={"reason": reason, "edited": bool(current and text != current.text)})
+    callbacks.schedule(session, study, callbacks.event_for(target))
     version = ReportVersion(
         study_id=study.id,
         version=(current.version + 1) if current else 1,

@@ -10,7 +10,7 @@ import sys
 
 # Order is the order `radstack --help` lists them in.
 COMMAND_MODULES = (
-    "up", "demo", "gateway", "worker", "migrate", "keys", "audit",
+    "up", "demo", "gateway", "worker", "migrate", "keys", "studies", "audit", "eval", "models", "bench",
 )
 
 
@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.config import get_settings
+    from shared.metrics_setup import configure_multiprocess
+
+    # Before anything imports prometheus_client: every radstack process shares one metrics folder.
+    configure_multiprocess(get_settings().data_dir)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

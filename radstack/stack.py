@@ -5,6 +5,7 @@ integration tests and the benchmarks."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.metrics_setup import MULTIPROC_ENV
 from shared.queues import Queue
 
 STAGE_QUEUES = (Queue.CLASSIFY, Queue.RETRIEVE, Queue.GENERATE)
@@ -38,6 +40,7 @@ class Stack:
     with_sweeper: bool = True
     worker_args: tuple[str, ...] = ()
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ready_dir: Path = Path(".radstack/ready")
 
     @property
     def base_url(self) -> str:
@@ -66,6 +69,14 @@ class Stack:
         return self._spawn(f"worker-{queue.value}", *args)
 
     def start(self, timeout: float = 120.0) -> None:
+        data_dir = Path(self.env.get("RADSTACK_DATA_DIR") or os.environ.get("RADSTACK_DATA_DIR") or ".radstack")
+        metrics_dir = data_dir.resolve() / "metrics"
+        # Samples from an earlier run's processes would be merged into this run's /metrics.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        self.env = self.env | {MULTIPROC_ENV: str(metrics_dir)}
+        self.ready_dir = data_dir.resolve() / "ready"
+        shutil.rmtree(self.ready_dir, ignore_errors=True)
         self.migrate()
         self._spawn("gateway", "gateway", "--host", "127.0.0.1", "--port", str(self.port))
         for queue in STAGE_QUEUES:
@@ -75,6 +86,7 @@ class Stack:
         self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float) -> None:
+        """Until the gateway answers /healthz and every worker has written its ready file."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
@@ -82,12 +94,16 @@ class Stack:
                     raise RuntimeError(f"{name} exited with code {process.returncode} during start-up"
                                        + (f"; see {self.log_dir}/{name}.log" if self.log_dir else ""))
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200 and self.workers_ready():
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"gateway not healthy after {timeout:.0f} s")
+
+    def workers_ready(self) -> bool:
+        names = [n.removeprefix("worker-") for n in self.processes if n.startswith("worker-")]
+        return all((self.ready_dir / name).exists() for name in names)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes[name]

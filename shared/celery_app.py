@@ -73,6 +73,8 @@ def configure_celery(app: Celery, settings: Settings) -> Celery:
         task_time_limit=STAGE_HARD_TIME_LIMIT_S,
         task_soft_time_limit=STAGE_HARD_TIME_LIMIT_S - 30,
         worker_hijack_root_logger=False,
+        # A prefork child loads its model before it reports alive (workers/warmup.py).
+        worker_proc_alive_timeout=120,
         # The filesystem transport has no fanout exchanges: remote control and events need them.
         worker_enable_remote_control=not filesystem,
         worker_send_task_events=not filesystem,
@@ -81,7 +83,14 @@ def configure_celery(app: Celery, settings: Settings) -> Celery:
                 "task": "studies.sweep",
                 "schedule": timedelta(seconds=settings.sweep_interval_s),
                 "options": {"queue": Queue.MAINTENANCE.value},
-            }
+            },
+            # Integrator callbacks: frequent, so a draft-ready POST goes out within seconds;
+            # an expired tick is dropped rather than piling up while the worker is down.
+            "deliver-callbacks": {
+                "task": "callbacks.deliver",
+                "schedule": timedelta(seconds=5),
+                "options": {"queue": Queue.MAINTENANCE.value, "expires": 60},
+            },
         },
     )
     return app

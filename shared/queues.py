@@ -19,6 +19,7 @@ class TaskName(str, enum.Enum):
     RETRIEVE = "studies.retrieve"
     GENERATE = "studies.generate"
     SWEEP = "studies.sweep"
+    DELIVER_CALLBACKS = "callbacks.deliver"
 
 
 # The chain, in order: each stage's task, its queue, and the status a study has while it waits
@@ -30,7 +31,8 @@ STAGES: tuple[tuple[TaskName, Queue, frozenset[StudyStatus]], ...] = (
 )
 
 TASK_ROUTES = {task.value: {"queue": queue.value} for task, queue, _ in STAGES} | {
-    TaskName.SWEEP.value: {"queue": Queue.MAINTENANCE.value}
+    TaskName.SWEEP.value: {"queue": Queue.MAINTENANCE.value},
+    TaskName.DELIVER_CALLBACKS.value: {"queue": Queue.MAINTENANCE.value},
 }
 
 

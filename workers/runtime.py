@@ -20,12 +20,15 @@ logger = logging.getLogger(__name__)
 _cache: dict[tuple[int, str], Any] = {}
 
 
-def _cached(key: str, build: Any) -> Any:
+def _cached(key: str, build: Any, on_loaded: Any = None) -> Any:
     slot = (os.getpid(), key)
     if slot not in _cache:
         started = time.perf_counter()
         _cache[slot] = build()
-        logger.info("loaded %s in %.2f s", key, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        logger.info("loaded %s in %.2f s", key, elapsed)
+        if on_loaded is not None:
+            on_loaded(elapsed)
     return _cache[slot]
 
 
@@ -37,9 +40,12 @@ def get_classifier() -> Classifier:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+    from shared.metrics import MODEL_LOAD_SECONDS
+
     return _cached(
         f"classifier:{settings.model}",
         lambda: load_classifier(settings.model, weights_dir=settings.resolved_weights_dir, device=settings.device),
+        on_loaded=MODEL_LOAD_SECONDS.labels(settings.model).set,
     )
 
 

@@ -15,9 +15,11 @@ from celery import Task
 from celery_batches import Batches
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from shared import callbacks
 from shared.celery_app import celery_app
 from shared.config import get_settings
 from shared.db import session_scope
+from shared.metrics import BATCH_SIZE, STAGE_SECONDS
 from shared.pipeline import try_enqueue
 from shared.queues import Queue, TaskName
 from shared.studies import StudyNotFound, mark_failed
@@ -61,7 +63,9 @@ def _classify_task() -> Any:
     if settings.classify_batch_size <= 1:
         @stage_task(TaskName.CLASSIFY, Queue.CLASSIFY)
         def classify_study(study_id: str) -> str:
-            classify.run(study_id)
+            with STAGE_SECONDS.labels("classify").time():
+                classify.run(study_id)
+            BATCH_SIZE.observe(1)
             return study_id
 
         return classify_study
@@ -73,7 +77,9 @@ def _classify_task() -> Any:
         """Micro-batched classify: one forward pass for every study gathered. celery-batches
         does not follow chains, so each study done here is sent on to retrieve explicitly."""
         study_ids = [r.args[0] if r.args else r.kwargs["study_id"] for r in requests]
-        done = with_db_retries(lambda: classify.run_batch(study_ids))
+        with STAGE_SECONDS.labels("classify").time():
+            done = with_db_retries(lambda: classify.run_batch(study_ids))
+        BATCH_SIZE.observe(len(study_ids))
         for study_id in done:
             try_enqueue(study_id, stage_index=1)
         return done
@@ -102,16 +108,23 @@ classify_task = _classify_task()
 
 @stage_task(TaskName.RETRIEVE, Queue.RETRIEVE)
 def retrieve_evidence(study_id: str) -> str:
-    retrieve.run(study_id)
+    with STAGE_SECONDS.labels("retrieve").time():
+        retrieve.run(study_id)
     return study_id
 
 
 @stage_task(TaskName.GENERATE, Queue.GENERATE)
 def generate_draft(study_id: str) -> str:
-    generate.run(study_id)
+    with STAGE_SECONDS.labels("generate").time():
+        generate.run(study_id)
     return study_id
 
 
 @celery_app.task(name=TaskName.SWEEP.value, queue=Queue.MAINTENANCE.value, acks_late=True)
 def sweep_stuck_studies() -> dict[str, int]:
     return sweeper.sweep()
+
+
+@celery_app.task(name=TaskName.DELIVER_CALLBACKS.value, queue=Queue.MAINTENANCE.value, acks_late=True)
+def deliver_callbacks() -> dict[str, int]:
+    return callbacks.deliver_due()

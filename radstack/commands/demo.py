@@ -8,6 +8,7 @@ and stops every process it started.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import time
@@ -45,6 +46,7 @@ def _create_key(env: dict[str, str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise here
     files = sorted(p for p in args.samples.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         print(f"no sample radiographs in {args.samples}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from shared import audit
+from shared import audit, callbacks
 from shared.db import session_scope
 from shared.findings import study_level
 from shared.labels import is_chest_finding
@@ -50,6 +50,7 @@ def run(study_id: str) -> None:
         if draft.fallback_reason:
             audit.record(session, actor=ACTOR, action="draft.fallback", study_id=study_id,
                          details={"reason": draft.fallback_reason, "writer": draft.writer})
+        callbacks.schedule(session, study, "draft_ready")
         transition(session, study, StudyStatus.AWAITING_REVIEW, actor=ACTOR, action="stage.drafted", details={
             "writer": draft.writer, "flags": len(draft.flags), "is_demo": is_demo,
         })
