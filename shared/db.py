@@ -15,6 +15,19 @@ from shared.config import get_settings
 
 _engines: dict[tuple[int, str], Engine] = {}
 
+# A client that vanishes mid-transaction (killed worker, network partition) must not hold row
+# or advisory locks for ever: the server ends such sessions, and lock waits are bounded so a
+# stuck peer turns into a retryable error instead of a pipeline-wide stall. Keepalives let the
+# client notice a dead server.
+POSTGRES_CONNECT_ARGS = {
+    "options": "-c idle_in_transaction_session_timeout=30000 -c lock_timeout=20000",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "connect_timeout": 10,
+}
+
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
@@ -44,7 +57,8 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                                   connect_args=POSTGRES_CONNECT_ARGS if url.startswith("postgresql") else {})
         _engines[key] = engine
     return engine
 
