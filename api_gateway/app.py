@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api_gateway import web
 from api_gateway.errors import install_error_handlers
-from api_gateway.routes import dicomweb, health, metrics, studies
+from api_gateway.routes import dicomweb, fhir, health, metrics, studies
 
 
 def create_app() -> FastAPI:
@@ -21,5 +22,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(studies.router)
+    app.include_router(fhir.router)
     app.include_router(dicomweb.router)
+    web.mount(app)
     return app

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.findings import has_critical, study_level
 from shared.labels import display_name
-from shared.models import AuditEvent, Evidence, Finding, Image, ReportVersion, Study, as_utc
+from shared.models import AuditEvent, Evidence, Finding, HeatMap, Image, ReportVersion, Study, as_utc
 from shared.status import StudyStatus
 
 DEMO_WARNING = "DEMO MODEL, NOT FOR CLINICAL USE"
@@ -48,6 +48,12 @@ def finding_view(finding: Finding) -> dict[str, Any]:
     }
 
 
+def heat_map_view(study: Study, heat_map: HeatMap) -> dict[str, Any]:
+    base = f"/v1/studies/{study.id}/heatmaps/{heat_map.id}"
+    return {"label": heat_map.label, "method": heat_map.method,
+            "links": {"overlay": f"{base}.png", "array": f"{base}.npy"}}
+
+
 def image_view(study: Study, image: Image) -> dict[str, Any]:
     return {
         "id": image.id,
@@ -60,6 +66,7 @@ def image_view(study: Study, image: Image) -> dict[str, Any]:
         "view_position": image.view_position,
         "window": {"center": image.window_center, "width": image.window_width} if image.window_width else None,
         "links": {"pixels": f"/v1/studies/{study.id}/images/{image.id}.png"},
+        "heat_maps": [heat_map_view(study, h) for h in study.heat_maps if h.image_id == image.id],
     }
 
 

@@ -30,8 +30,16 @@ class Settings(BaseSettings):
     weights_dir: Path | None = None
     device: str = "cpu"
     default_threshold: float = 0.5
-    # Per-label overrides as JSON, e.g. RADSTACK_THRESHOLDS='{"Pneumothorax": 0.3}'.
+    # Pin the weights: loading refuses a file whose SHA-256 differs.
+    model_sha256: str | None = None
+    # Per-label overrides as JSON, e.g. RADSTACK_THRESHOLDS='{"Pneumothorax": 0.3}'. They win
+    # over the calibration file that `radstack eval --calibrate` writes (default
+    # <data_dir>/thresholds.json), which wins over default_threshold.
     thresholds: dict[str, float] = Field(default_factory=dict)
+    thresholds_file: Path | None = None
+    # Grad-CAM heat maps for positive findings; the layer is found automatically unless named.
+    heatmaps: bool = True
+    gradcam_layer: str | None = None
     torch_threads: int = 0  # 0: leave torch's default
     # Micro-batching in the classify pool: gather up to this many studies, or wait at most
     # this long for more, then run one forward pass. 1 turns batching off (prefetch 1).

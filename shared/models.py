@@ -74,6 +74,7 @@ class Study(Base):
     findings: Mapped[list[Finding]] = relationship(order_by="Finding.probability.desc()")
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.rank")
     reports: Mapped[list[ReportVersion]] = relationship(order_by="ReportVersion.version")
+    heat_maps: Mapped[list[HeatMap]] = relationship(order_by="HeatMap.label", viewonly=True)
 
 
 class Image(Base):

@@ -44,7 +44,8 @@ def get_classifier() -> Classifier:
 
     return _cached(
         f"classifier:{settings.model}",
-        lambda: load_classifier(settings.model, weights_dir=settings.resolved_weights_dir, device=settings.device),
+        lambda: load_classifier(settings.model, weights_dir=settings.resolved_weights_dir, device=settings.device,
+                                expected_sha256=settings.model_sha256),
         on_loaded=MODEL_LOAD_SECONDS.labels(settings.model).set,
     )
 

@@ -13,12 +13,13 @@ from api_gateway.deps import Admin, CurrentKey, Radiologist, Reader, SessionDep,
 from api_gateway.errors import ApiError
 from api_gateway.limits import check_submission_allowed
 from api_gateway.review import SignoffRequest, decide
-from api_gateway.submissions import Upload, create_study, decode_uploads, find_by_idempotency_key, validate_fields
+from api_gateway.submissions import (
+    CheckedImage, Upload, create_study, decode_uploads, find_by_idempotency_key, validate_fields,
+)
 from shared import audit
 from shared.auth import Role
 from shared.config import get_settings
-from shared.ingest import DecodedImage
-from shared.models import AuditEvent, Image, Study
+from shared.models import AuditEvent, HeatMap, Image, Study
 from shared.pipeline import try_enqueue
 from shared.status import StudyStatus
 from shared.storage import BlobNotFound, default_store
@@ -38,7 +39,7 @@ def read_upload(upload: UploadFile, limit: int) -> Upload:
 def submit_uploads(
     session: SessionDep, key: Any, uploads: list[Upload], *, accession_number: str | None, priority: str | None,
     callback_url: str | None, idempotency_key: str | None, response: Response,
-    decoded: list[DecodedImage] | None = None,
+    checked: list[CheckedImage] | None = None,
 ) -> dict[str, Any]:
     """Shared by the multipart API and STOW-RS: validate, store, commit, then enqueue."""
     settings = get_settings()
@@ -48,12 +49,12 @@ def submit_uploads(
         response.headers["Idempotent-Replayed"] = "true"
         return views.summary(existing)
     check_submission_allowed(key.id)
-    decoded = decoded or decode_uploads(uploads, settings)
+    checked = checked or decode_uploads(uploads, settings)
     try:
         study = create_study(
-            session, client=key, actor=actor_of(key), uploads=uploads, decoded=decoded,
+            session, client=key, actor=actor_of(key), uploads=uploads, checked=checked,
             accession_number=accession_number, priority=priority_value, callback_url=callback_url,
-            idempotency_key=idempotency_key, store=default_store(), settings=settings,
+            idempotency_key=idempotency_key, store=default_store(),
         )
         session.commit()
     except IntegrityError:
@@ -133,6 +134,21 @@ def get_image(session: SessionDep, key: Reader, study_id: str, image_id: str) ->
     except BlobNotFound as exc:
         raise ApiError(404, "not_found", "image data is missing from the blob store") from exc
     return Response(content=data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/studies/{study_id}/heatmaps/{heat_map_id}.{kind}", summary="A heat map: PNG overlay or .npy array",
+            response_class=Response, responses={200: {"content": {"image/png": {}, "application/octet-stream": {}}}})
+def get_heat_map(session: SessionDep, key: Reader, study_id: str, heat_map_id: int, kind: str) -> Response:
+    study = visible_study(session, key, study_id)
+    heat_map = session.get(HeatMap, heat_map_id)
+    if heat_map is None or heat_map.study_id != study.id or kind not in ("png", "npy"):
+        raise ApiError(404, "not_found", f"no heat map {heat_map_id}.{kind} in study {study_id}")
+    digest = heat_map.overlay_sha256 if kind == "png" else heat_map.array_sha256
+    try:
+        data = default_store().get(digest)
+    except BlobNotFound as exc:
+        raise ApiError(404, "not_found", "heat map data is missing from the blob store") from exc
+    return Response(content=data, media_type="image/png" if kind == "png" else "application/octet-stream")
 
 
 @router.post("/studies/{study_id}/signoff", summary="Approve, amend or reject the draft (radiologist only)")

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api_gateway.errors import error_response
+from api_gateway.web import images
 from api_gateway.web.pages import STATIC_DIR, router
 from api_gateway.web.sessions import LoginRequired
 
@@ -26,5 +27,6 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 def mount(app: FastAPI) -> None:
     """Add the pages, their static files and the login redirect to the app."""
     app.include_router(router)
+    app.include_router(images.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.add_exception_handler(LoginRequired, _login_required)

@@ -46,6 +46,11 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def form_text(value: str | None) -> str:
+    """Browsers submit textarea line breaks as CRLF; reports are stored with plain LF."""
+    return (value or "").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def parse_version(raw: str | None) -> int | None:
     try:
         return int(raw) if raw not in (None, "") else None
@@ -62,7 +67,7 @@ def signoff_request(decision: str, report_text: str | None, reason: str | None, 
         raise ApiError(400, "invalid_decision", "decision must be approve, amend or reject")
     return SignoffRequest(
         decision=decision,  # type: ignore[arg-type]
-        report_text=report_text if decision == "amend" else None,
+        report_text=form_text(report_text) if decision == "amend" else None,
         reason=reason or None,
         version=parse_version(version),
     )

@@ -15,7 +15,6 @@ import jinja2
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.templating import Jinja2Templates
 
 from api_gateway import views
@@ -24,17 +23,30 @@ from api_gateway.errors import ApiError
 from api_gateway.review import decide
 from api_gateway.web import worklist
 from api_gateway.web.editing import save_draft
-from api_gateway.web.forms import check_csrf, check_login_csrf, parse_version, safe_next, signoff_request
+from api_gateway.web.forms import (
+    check_csrf,
+    check_login_csrf,
+    form_text,
+    parse_version,
+    safe_next,
+    signoff_request,
+)
+from api_gateway.web.images import image_views
 from api_gateway.web.sessions import (
-    LOGIN_CSRF_COOKIE, CurrentSession, WebSession, end_session, new_token, read_session, set_login_csrf,
+    LOGIN_CSRF_COOKIE,
+    CurrentSession,
+    WebSession,
+    end_session,
+    new_token,
+    read_session,
+    set_login_csrf,
     start_session,
 )
 from api_gateway.web.users import actor_for, authenticate
 from shared import audit
-from shared.labels import CRITICAL, NON_CHEST, display_name
-from shared.models import HeatMap, Image, Study, as_utc, utcnow
+from shared.labels import CRITICAL, NON_CHEST
+from shared.models import Study, as_utc, utcnow
 from shared.status import IllegalTransition, StudyStatus
-from shared.storage import BlobNotFound, default_store
 from shared.studies import StudyNotFound, lock_study
 
 HERE = Path(__file__).resolve().parent
@@ -160,22 +172,6 @@ def worklist_rows(request: Request, session: SessionDep, web: CurrentSession,
     return response
 
 
-def _images(session: SessionDep, study: Study) -> list[dict[str, Any]]:
-    maps: dict[str, list[dict[str, Any]]] = {}
-    for heat_map in session.scalars(select(HeatMap).where(HeatMap.study_id == study.id).order_by(HeatMap.label)):
-        maps.setdefault(heat_map.image_id, []).append({
-            "id": heat_map.id, "label": heat_map.label, "name": display_name(heat_map.label),
-            "method": heat_map.method, "url": f"/ui/studies/{study.id}/heatmaps/{heat_map.id}.png",
-        })
-    return [{
-        "id": image.id, "position": image.position, "url": f"/ui/studies/{study.id}/images/{image.id}.png",
-        "label": " ".join(filter(None, [image.view_position, image.modality, image.source_format.upper()])),
-        "width": image.width, "height": image.height,
-        "window": {"center": image.window_center, "width": image.window_width} if image.window_width else None,
-        "heat_maps": maps.get(image.id, []),
-    } for image in study.images]
-
-
 def _age(study: Study, status: StudyStatus) -> str:
     """Time waiting while the study is open; once decided, how long it took."""
     end = as_utc(study.updated_at) if status.is_terminal else utcnow()
@@ -189,7 +185,7 @@ def study_page(request: Request, session: SessionDep, web: WebSession, study: St
     status = StudyStatus(study.status)
     previous_id, next_id = worklist.neighbours(session, study.id)
     draft = worklist.ai_draft(study)
-    images = _images(session, study)
+    images = image_views(session, study)
     current_text = view["report"]["text"] if view["report"] else ""
     form = form or {}
     return render(request, "study.html", {
@@ -230,8 +226,10 @@ def _refused(request: Request, session: SessionDep, web: WebSession, study_id: s
         status_code, message = exc.status_code, exc.message
     elif isinstance(exc, IllegalTransition):
         status_code, message = 409, str(exc)
+    elif isinstance(exc, ValidationError):
+        status_code, message = 400, "; ".join(str(e["msg"]) for e in exc.errors())
     else:
-        status_code, message = 400, "; ".join(e["msg"] for e in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
+        status_code, message = 400, str(exc)
     if status_code == 409:
         message += " Someone may have decided on this study since you opened it: your text is kept below; " \
                    "reload the page to see the current report."
@@ -270,33 +268,8 @@ def post_draft(
         raise ApiError(403, "forbidden", "only a radiologist edits a draft")
     study = _study(session, study_id, lock=True)
     try:
-        saved = save_draft(session, study, report_text, version=parse_version(version), actor=web.actor)
+        saved = save_draft(session, study, form_text(report_text), version=parse_version(version), actor=web.actor)
     except ApiError as exc:
         return _refused(request, session, web, study_id, exc, {"report_text": report_text, "version": version})
     session.commit()
     return redirect(f"/ui/studies/{quote(study_id)}?notice={'saved' if saved else 'unchanged'}")
-
-
-def _blob(sha256: str) -> Response:
-    try:
-        data = default_store().get(sha256)
-    except BlobNotFound as exc:
-        raise ApiError(404, "not_found", "image data is missing from the blob store") from exc
-    return Response(content=data, media_type="image/png",
-                    headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
-
-
-@router.get("/ui/studies/{study_id}/images/{image_id}.png")
-def image_png(session: SessionDep, web: CurrentSession, study_id: str, image_id: str) -> Response:
-    image = session.get(Image, image_id)
-    if image is None or image.study_id != study_id:
-        raise ApiError(404, "not_found", f"no image {image_id} in study {study_id}")
-    return _blob(image.pixels_sha256)
-
-
-@router.get("/ui/studies/{study_id}/heatmaps/{heat_map_id}.png")
-def heat_map_png(session: SessionDep, web: CurrentSession, study_id: str, heat_map_id: int) -> Response:
-    heat_map = session.get(HeatMap, heat_map_id)
-    if heat_map is None or heat_map.study_id != study_id:
-        raise ApiError(404, "not_found", f"no heat map {heat_map_id} in study {study_id}")
-    return _blob(heat_map.overlay_sha256)

@@ -10,6 +10,7 @@ window or LUT, MONOCHROME1 inversion) follows PS3.3 C.11 and lives here.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from pydicom import dcmread
@@ -36,6 +37,12 @@ from .pixels import window_is_valid
 # Only projection radiographs: the models are trained on CR/DX chest films, and a CT scout or
 # an MR localiser "looks" like one to a classifier without being one.
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX"})
+
+# PS3.5 9.1: digits and dots, at most 64 characters. Components with leading zeros are not
+# conformant but common in the wild and harmless, so they pass.
+_UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+# PS3.5 6.2 Code String: upper-case letters, digits, space and underscore, at most 16.
+_CODE_STRING = re.compile(r"[A-Z0-9 _]{1,16}")
 
 _JPEG_FAMILY = frozenset(JPEGTransferSyntaxes) | frozenset(JPEGLSTransferSyntaxes)
 _J2K_FAMILY = frozenset(JPEG2000TransferSyntaxes)
@@ -71,6 +78,8 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
         _check_chest_radiograph(modality, body_part)
     if "PixelData" not in ds:
         raise UnreadableImage("DICOM has no Pixel Data (7FE0,0010)")
+    # Checked before any pixel is decoded, like the rest of the header.
+    study_uid, sop_uid = _uid(ds, "StudyInstanceUID"), _uid(ds, "SOPInstanceUID")
     rows, cols = positive_int(ds, "Rows"), positive_int(ds, "Columns")
     if rows is None or cols is None:
         raise UnreadableImage("DICOM Rows/Columns are missing or zero")
@@ -94,19 +103,37 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
     view = text(ds, "ViewPosition")
     # Code strings are upper case by definition; normalise the few writers that disagree so
     # callers can compare with "CR", "CHEST", "PA".
+    view = view.upper() if view else None
     return DecodedImage(
         pixels=pixels,
         source_format="dicom",
         modality=modality.upper() if modality else None,
         body_part=body_part.upper() if body_part else None,
-        view_position=view.upper() if view else None,
+        # The view is informational (shown to the reviewer): a value that is no code string
+        # (too long for the column, control characters) is dropped rather than refused.
+        view_position=view if view and _CODE_STRING.fullmatch(view) else None,
+        # Checked by the gateway against the same rule as the form field.
         accession_number=text(ds, "AccessionNumber"),
-        study_instance_uid=text(ds, "StudyInstanceUID"),
-        sop_instance_uid=text(ds, "SOPInstanceUID"),
+        study_instance_uid=study_uid,
+        sop_instance_uid=sop_uid,
         patient_id=text(ds, "PatientID"),
         window_center=center,
         window_width=width,
     )
+
+
+def _uid(ds: Dataset, keyword: str) -> str | None:
+    """A UID attribute, or None if absent; anything but digits and dots is refused. These are
+    stored and handed to integrators as identifiers, so a garbled one (wrong bytes, a NUL,
+    over 64 characters, which PostgreSQL would refuse) must not slip through. The value is
+    not echoed: it is not known to be text."""
+    value = text(ds, keyword)
+    if value is None:
+        return None
+    value = value.rstrip("\x00")
+    if len(value) > 64 or not _UID.fullmatch(value):
+        raise UnreadableImage(f"DICOM {keyword} is not a valid UID (digits and dots, at most 64)")
+    return value
 
 
 def _check_chest_radiograph(modality: str | None, body_part: str | None) -> None:

@@ -85,3 +85,37 @@ def test_a_rerun_mid_stage_replaces_its_own_results(queued_study) -> None:
         per_label = session.execute(select(Finding.image_id, Finding.label, func.count()).where(
             Finding.study_id == queued_study).group_by(Finding.image_id, Finding.label)).all()
     assert all(n == 1 for *_, n in per_label)
+
+
+def test_heat_maps_for_every_positive_chest_finding(queued_study, client, api_keys) -> None:
+    from shared.labels import is_chest_finding
+    from shared.models import HeatMap
+
+    classify.run(queued_study)
+    with session_scope() as session:
+        positives = {(f.image_id, f.label) for f in session.scalars(select(Finding).where(
+            Finding.study_id == queued_study, Finding.positive)) if is_chest_finding(f.label)}
+        maps = {(h.image_id, h.label) for h in session.scalars(select(HeatMap).where(HeatMap.study_id == queued_study))}
+    assert positives and maps == positives
+    detail = client.get(f"/v1/studies/{queued_study}", headers=auth(api_keys["submitter"])).json()
+    link = detail["images"][0]["heat_maps"][0]["links"]["overlay"]
+    response = client.get(link, headers=auth(api_keys["submitter"]))
+    assert response.status_code == 200 and response.content[:4] == b"\x89PNG"
+    array = client.get(link.replace(".png", ".npy"), headers=auth(api_keys["submitter"]))
+    assert array.status_code == 200 and array.content[:6] == b"\x93NUMPY"
+
+
+def test_calibrated_thresholds_file_is_what_the_worker_applies(queued_study, data_dir) -> None:
+    import json
+
+    from workers import runtime
+
+    sha = runtime.get_classifier().info.weights_sha256
+    (data_dir / "thresholds.json").write_text(json.dumps({
+        "dataset": "test", "model": {"weights_sha256": sha}, "thresholds": {"Cardiomegaly": 0.999},
+    }))
+    classify.run(queued_study)
+    with session_scope() as session:
+        cardio = session.scalars(select(Finding).where(Finding.study_id == queued_study,
+                                                       Finding.label == "Cardiomegaly")).all()
+    assert cardio and all(f.threshold == 0.999 and not f.positive for f in cardio)

@@ -7,16 +7,14 @@ Precedence, most specific first:
    with a warning;
 3. settings.default_threshold.
 
-The file's location: the `thresholds_file` setting once it exists (proposed:
-`thresholds_file: Path | None = None`), else the RADSTACK_THRESHOLDS_FILE environment variable,
-else `<data_dir>/thresholds.json`.
+The file's location: the `thresholds_file` setting (RADSTACK_THRESHOLDS_FILE), else
+`<data_dir>/thresholds.json`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,9 @@ _cache: dict[Path, tuple[float, dict[str, Any]]] = {}
 
 
 def thresholds_file_path(settings: Any) -> Path:
-    configured = getattr(settings, "thresholds_file", None) or os.environ.get("RADSTACK_THRESHOLDS_FILE")
-    if configured:
-        return Path(configured).expanduser()
-    return Path(getattr(settings, "data_dir", ".radstack")) / "thresholds.json"
+    if settings.thresholds_file:
+        return Path(settings.thresholds_file).expanduser()
+    return Path(settings.data_dir) / "thresholds.json"
 
 
 def read_thresholds_file(path: Path) -> dict[str, Any] | None:
@@ -66,11 +63,11 @@ def effective_thresholds(settings: Any, weights_sha256: str | None = None) -> di
                            path, str(calibrated_for)[:12], weights_sha256[:12])
         else:
             out.update(document["thresholds"])
-    out.update(getattr(settings, "thresholds", None) or {})
+    out.update(settings.thresholds or {})
     return out
 
 
 def threshold_function(settings: Any, weights_sha256: str | None = None) -> Callable[[str], float]:
     table = effective_thresholds(settings, weights_sha256)
-    default = float(getattr(settings, "default_threshold", 0.5))
+    default = float(settings.default_threshold)
     return lambda label: float(table.get(label, default))

@@ -59,6 +59,7 @@ LEXICON: dict[str, LabelTerms] = {t.label: t for t in (
     LabelTerms(
         "Mass", ("mass", "masses", "lesion"),
         (r"\bmass(?:es)?\b", r"\bmass-like\b"),
+        normal=(_CLEAR_LUNGS,),
         sentence="There is a mass.", negative="mass"),
     LabelTerms(
         "Nodule", ("nodule", "nodules", "nodular", "granuloma", "calcified"),
@@ -85,6 +86,7 @@ LEXICON: dict[str, LabelTerms] = {t.label: t for t in (
          r"\bcongestion\b", r"congestive heart failure", r"\bchf\b", r"cephalization",
          r"vascular (?:prominence|engorgement|redistribution)", r"prominen\w* (?:of the )?(?:pulmonary |central )?vascul\w*",
          r"increased (?:\w+ )?vascularity", r"indistinct (?:pulmonary )?vascul\w*"),
+        normal=(_CLEAR_LUNGS,),
         exclude=(r"(?:soft tissue|subcutaneous) edema", r"nasal congestion"),
         sentence="There is pulmonary edema.", negative="pulmonary edema"),
     LabelTerms(

@@ -104,11 +104,24 @@ def gradcam(
     """
     if len(images) == 0:
         return []
+    batch = torch.stack([classifier.preprocess(i) for i in images])
+    return gradcam_batch(classifier, batch, labels, target_layer=target_layer)
+
+
+def gradcam_batch(
+    classifier: Classifier,
+    batch: torch.Tensor,
+    labels: Sequence[str] | None = None,
+    *,
+    target_layer: Target = None,
+) -> list[dict[str, np.ndarray]]:
+    """`gradcam` on already preprocessed inputs (the tensors the classify stage stacked)."""
     wanted = list(labels) if labels is not None else list(classifier.info.labels)
     unknown = [lbl for lbl in wanted if lbl not in classifier.info.labels]
     if unknown:
         raise ValueError(f"{classifier.info.model_id} does not output {unknown}")
-    batch = torch.stack([classifier.preprocess(i) for i in images]).to(classifier.device, dtype=torch.float32)
+    batch = batch.to(classifier.device, dtype=torch.float32)
+    n_images = batch.shape[0]
     if isinstance(target_layer, nn.Module):
         layer = target_layer
     else:
@@ -124,11 +137,12 @@ def gradcam(
     classifier.module.eval()
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            logits = classifier.logits(batch)
+            # clone(): a batch built under inference_mode cannot take part in autograd.
+            logits = classifier.logits(batch.clone())
             if not captured:
                 raise ValueError("target layer did not run during the forward pass")
             activation = captured[-1]
-            results: list[dict[str, np.ndarray]] = [{} for _ in images]
+            results: list[dict[str, np.ndarray]] = [{} for _ in range(n_images)]
             for label in wanted:
                 cols = [i for i, lbl in enumerate(classifier.output_labels) if lbl == label]
                 score = logits[:, cols].max(dim=1).values.sum()
@@ -149,22 +163,31 @@ def gradcam(
 
 def gradcam_for_findings(
     classifier: Classifier,
-    images: Sequence[np.ndarray],
+    images: Sequence[np.ndarray] | None,
     predictions: Sequence[Mapping[str, float]],
     threshold_for: Callable[[str], float],
     *,
+    batch: torch.Tensor | None = None,
     target_layer: Target = None,
     skip: Callable[[str], bool] | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """Maps only for positive findings (probability >= threshold), one call for the batch."""
+    """Maps only for positive findings (probability >= threshold), one pass for the batch.
+
+    Give `images`, or the preprocessed `batch` the predictions came from (no second decode).
+    `skip` drops labels that never get a map, e.g. `lambda l: not shared.labels.is_chest_finding(l)`.
+    """
     positive = [
         {lbl for lbl, p in pred.items() if p >= threshold_for(lbl) and not (skip and skip(lbl))}
         for pred in predictions
     ]
     union = sorted(set().union(*positive)) if positive else []
     if not union:
-        return [{} for _ in images]
-    maps = gradcam(classifier, images, union, target_layer=target_layer)
+        return [{} for _ in predictions]
+    if batch is None:
+        if images is None:
+            raise ValueError("give images or a preprocessed batch")
+        batch = torch.stack([classifier.preprocess(i) for i in images])
+    maps = gradcam_batch(classifier, batch, union, target_layer=target_layer)
     return [{lbl: m[lbl] for lbl in pos} for m, pos in zip(maps, positive, strict=True)]
 
 

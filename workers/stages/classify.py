@@ -8,20 +8,25 @@ only its own study and a redelivered study is skipped or re-scored without dupli
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from sqlalchemy import delete
 
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.ingest import IngestError, decode_png8
-from shared.models import Finding
+from shared.models import Finding, HeatMap
 from shared.status import StudyStatus
 from shared.storage import BlobNotFound, default_store
 from shared.studies import mark_failed, transition
 from workers import runtime
+from workers.evaluation.thresholds import threshold_function
+from workers.models.base import Classifier, ModelInfo
+from workers.stages import heatmaps
 from workers.stages.common import claim
 
 logger = logging.getLogger(__name__)
@@ -36,6 +41,7 @@ class Job:
     study_id: str
     image_ids: list[str]
     digests: list[str]
+    pixels: list[np.ndarray] = field(default_factory=list)
     tensors: list[torch.Tensor] = field(default_factory=list)
 
 
@@ -54,14 +60,22 @@ def run_batch(study_ids: list[str]) -> list[str]:
     ready = [job for job in _decoder.map(lambda j: _prepare(j, classifier), jobs) if job is not None]
     if not ready:
         return []
+    settings = get_settings()
     batch = torch.stack([tensor for job in ready for tensor in job.tensors])
     scores = classifier.forward_batch(batch)
+    # Calibrated thresholds apply only to the weights they were calibrated for.
+    threshold_for = threshold_function(settings, classifier.info.weights_sha256)
+    maps: list[list[heatmaps.StoredMap]] = [[] for _ in scores]
+    if settings.heatmaps:
+        pixels = [image for job in ready for image in job.pixels]
+        maps = heatmaps.compute(classifier, batch, pixels, scores, threshold_for, default_store(),
+                                settings.gradcam_layer)
     done = []
     offset = 0
     for job in ready:
-        per_image = scores[offset:offset + len(job.tensors)]
+        span = slice(offset, offset + len(job.tensors))
         offset += len(job.tensors)
-        if _write(job, per_image, classifier.info):
+        if _write(job, scores[span], maps[span], classifier.info, threshold_for):
             done.append(job.study_id)
     return done
 
@@ -76,10 +90,11 @@ def _claim(study_id: str) -> Job | None:
         return Job(study_id, [i.id for i in study.images], [i.pixels_sha256 for i in study.images])
 
 
-def _prepare(job: Job, classifier) -> Job | None:  # type: ignore[no-untyped-def]
+def _prepare(job: Job, classifier: Classifier) -> Job | None:
     store = default_store()
     try:
-        job.tensors = [classifier.preprocess(decode_png8(store.get(digest))) for digest in job.digests]
+        job.pixels = [decode_png8(store.get(digest)) for digest in job.digests]
+        job.tensors = [classifier.preprocess(image) for image in job.pixels]
     except (BlobNotFound, IngestError, ValueError) as exc:
         # Only this study fails; the rest of the batch goes on.
         logger.warning("study %s: image unusable (%s)", job.study_id, type(exc).__name__)
@@ -93,18 +108,23 @@ def _prepare(job: Job, classifier) -> Job | None:  # type: ignore[no-untyped-def
     return job
 
 
-def _write(job: Job, scores: list[dict[str, float]], info) -> bool:  # type: ignore[no-untyped-def]
-    settings = get_settings()
+def _write(job: Job, scores: list[dict[str, float]], maps: list[list[heatmaps.StoredMap]], info: ModelInfo,
+           threshold_for: Callable[[str], float]) -> bool:
     with session_scope() as session:
         study = claim(session, job.study_id, frozenset({StudyStatus.CLASSIFYING}))
         if study is None:
             return False
         # A redelivered task replaces the earlier attempt's findings: one result set per study.
         session.execute(delete(Finding).where(Finding.study_id == job.study_id))
+        session.execute(delete(HeatMap).where(HeatMap.study_id == job.study_id))
         positives: set[str] = set()
-        for image_id, per_image in zip(job.image_ids, scores, strict=True):
+        for image_id, per_image, image_maps in zip(job.image_ids, scores, maps, strict=True):
+            for stored in image_maps:
+                session.add(HeatMap(study_id=job.study_id, image_id=image_id, label=stored.label,
+                                    method=heatmaps.METHOD, overlay_sha256=stored.overlay_sha256,
+                                    array_sha256=stored.array_sha256))
             for label, probability in per_image.items():
-                threshold = settings.threshold_for(label)
+                threshold = threshold_for(label)
                 positive = probability >= threshold
                 if positive:
                     positives.add(label)
@@ -116,6 +136,6 @@ def _write(job: Job, scores: list[dict[str, float]], info) -> bool:  # type: ign
         transition(session, study, StudyStatus.RETRIEVING, actor=ACTOR, action="stage.classified", details={
             "model_id": info.model_id, "model_version": info.version, "weights_sha256": info.weights_sha256,
             "is_demo": info.is_demo, "images": len(job.image_ids), "positive": sorted(positives),
-            "thresholds": {label: settings.threshold_for(label) for label in sorted(positives)},
+            "thresholds": {label: threshold_for(label) for label in sorted(positives)},
         })
     return True
