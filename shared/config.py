@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     # Grad-CAM heat maps for positive findings; the layer is found automatically unless named.
     heatmaps: bool = True
     gradcam_layer: str | None = None
-    torch_threads: int = 0  # 0: leave torch's default
+    torch_threads: int = 0  # 0: one per CPU this process may use (its affinity mask)
+    precision: str = Field(default="fp32", pattern="^(fp32|bf16|fp16)$")
+    channels_last: bool = False
+    torch_compile: bool = False
     # Micro-batching in the classify pool: gather up to this many studies, or wait at most
     # this long for more, then run one forward pass. 1 turns batching off (prefetch 1).
     classify_batch_size: int = Field(default=8, ge=1, le=256)

@@ -35,19 +35,22 @@ def _cached(key: str, build: Any, on_loaded: Any = None) -> Any:
 def get_classifier() -> Classifier:
     from workers.models.registry import load_classifier
 
-    settings = get_settings()
-    if settings.torch_threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(settings.torch_threads)
     from shared.metrics import MODEL_LOAD_SECONDS
+    from workers.models.fastpath import apply_fast_path
 
-    return _cached(
-        f"classifier:{settings.model}",
-        lambda: load_classifier(settings.model, weights_dir=settings.resolved_weights_dir, device=settings.device,
-                                expected_sha256=settings.model_sha256),
-        on_loaded=MODEL_LOAD_SECONDS.labels(settings.model).set,
-    )
+    settings = get_settings()
+    # The worker's CPU share (affinity mask, e.g. a container's cpuset), not the host's cores.
+    torch.set_num_threads(settings.torch_threads or max(1, len(os.sched_getaffinity(0))))
+
+    def build() -> Classifier:
+        classifier = load_classifier(settings.model, weights_dir=settings.resolved_weights_dir,
+                                     device=settings.device, expected_sha256=settings.model_sha256)
+        return apply_fast_path(classifier, precision=settings.precision, channels_last=settings.channels_last,
+                               compile_model=settings.torch_compile)
+
+    return _cached(f"classifier:{settings.model}", build, on_loaded=MODEL_LOAD_SECONDS.labels(settings.model).set)
 
 
 def get_retriever() -> Retriever:

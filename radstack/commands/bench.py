@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reports.add_argument("--index-dir", type=Path, default=None, help="index cache folder (default: settings)")
     reports.add_argument("--no-labeller", action="store_true", help="skip the labeller validation table")
     reports.set_defaults(handler=run_reports)
+    from radstack.benchmarks import perf
+
+    perf.register(sub)
 
 
 def run_reports(args: argparse.Namespace) -> int:

@@ -81,10 +81,30 @@ class Classifier(ABC):
         a heat map can be laid over the right part of the radiograph. Default: all of it."""
         return 0, 0, height, width
 
+    # Fast-path switches, set by workers.models.fastpath.apply_fast_path.
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            # Pinned host memory lets the copy overlap with work already queued on the GPU.
+            batch = batch.pin_memory().to(self.device, dtype=torch.float32, non_blocking=True)
+        else:
+            batch = batch.to(self.device, dtype=torch.float32)
+        if self.channels_last and batch.dim() == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
     def forward_batch(self, batch: torch.Tensor) -> list[dict[str, float]]:
         with torch.inference_mode():
-            probs = self.probabilities(self.logits(batch.to(self.device, dtype=torch.float32)))
-            rows = probs.float().cpu().numpy()
+            batch = self.to_device(batch)
+            if self.autocast_dtype is not None:
+                with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
+                    logits = self.logits(batch)
+                logits = logits.float()
+            else:
+                logits = self.logits(batch)
+            rows = self.probabilities(logits).float().cpu().numpy()
         return [self._to_dict(row) for row in rows]
 
     def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, float]]:

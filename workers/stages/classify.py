@@ -8,6 +8,7 @@ only its own study and a redelivered study is skipped or re-scored without dupli
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from shared.config import get_settings
 from shared.db import session_scope
@@ -51,10 +53,11 @@ def run(study_id: str) -> list[str]:
 
 def run_batch(study_ids: list[str]) -> list[str]:
     """Classify every study in `study_ids` that still owes this stage; return the ids done."""
-    jobs = [job for job in map(_claim, dict.fromkeys(study_ids)) if job is not None]
+    jobs = _claim_all(sorted(set(study_ids)))
     if not jobs:
         return []
     classifier = runtime.get_classifier()
+    started = time.perf_counter()
     # Decode and preprocess in threads: PIL and torch's resize release the GIL, so this
     # overlaps with itself and keeps the forward pass fed.
     ready = [job for job in _decoder.map(lambda j: _prepare(j, classifier), jobs) if job is not None]
@@ -70,24 +73,33 @@ def run_batch(study_ids: list[str]) -> list[str]:
         pixels = [image for job in ready for image in job.pixels]
         maps = heatmaps.compute(classifier, batch, pixels, scores, threshold_for, default_store(),
                                 settings.gradcam_layer)
+    compute_ms = round((time.perf_counter() - started) * 1000, 1)
     done = []
     offset = 0
-    for job in ready:
-        span = slice(offset, offset + len(job.tensors))
-        offset += len(job.tensors)
-        if _write(job, scores[span], maps[span], classifier.info, threshold_for):
-            done.append(job.study_id)
+    # One transaction for the whole batch: a commit (an fsync) per study would cost more than
+    # the batching saves. Results of a study are still all-or-nothing, and a rerun replaces them.
+    with session_scope() as session:
+        for job in ready:
+            span = slice(offset, offset + len(job.tensors))
+            offset += len(job.tensors)
+            if _write(session, job, scores[span], maps[span], classifier.info, threshold_for, compute_ms, len(ready)):
+                done.append(job.study_id)
     return done
 
 
-def _claim(study_id: str) -> Job | None:
+def _claim_all(study_ids: list[str]) -> list[Job]:
+    """Claim, in one transaction and in id order (no lock-order deadlocks between workers),
+    every study that still owes this stage."""
+    jobs = []
     with session_scope() as session:
-        study = claim(session, study_id, OWNED)
-        if study is None:
-            return None
-        if study.status == StudyStatus.QUEUED:
-            transition(session, study, StudyStatus.CLASSIFYING, actor=ACTOR)
-        return Job(study_id, [i.id for i in study.images], [i.pixels_sha256 for i in study.images])
+        for study_id in study_ids:
+            study = claim(session, study_id, OWNED)
+            if study is None:
+                continue
+            if study.status == StudyStatus.QUEUED:
+                transition(session, study, StudyStatus.CLASSIFYING, actor=ACTOR)
+            jobs.append(Job(study_id, [i.id for i in study.images], [i.pixels_sha256 for i in study.images]))
+    return jobs
 
 
 def _prepare(job: Job, classifier: Classifier) -> Job | None:
@@ -108,34 +120,35 @@ def _prepare(job: Job, classifier: Classifier) -> Job | None:
     return job
 
 
-def _write(job: Job, scores: list[dict[str, float]], maps: list[list[heatmaps.StoredMap]], info: ModelInfo,
-           threshold_for: Callable[[str], float]) -> bool:
-    with session_scope() as session:
-        study = claim(session, job.study_id, frozenset({StudyStatus.CLASSIFYING}))
-        if study is None:
-            return False
-        # A redelivered task replaces the earlier attempt's findings: one result set per study.
-        session.execute(delete(Finding).where(Finding.study_id == job.study_id))
-        session.execute(delete(HeatMap).where(HeatMap.study_id == job.study_id))
-        positives: set[str] = set()
-        for image_id, per_image, image_maps in zip(job.image_ids, scores, maps, strict=True):
-            for stored in image_maps:
-                session.add(HeatMap(study_id=job.study_id, image_id=image_id, label=stored.label,
-                                    method=heatmaps.METHOD, overlay_sha256=stored.overlay_sha256,
-                                    array_sha256=stored.array_sha256))
-            for label, probability in per_image.items():
-                threshold = threshold_for(label)
-                positive = probability >= threshold
-                if positive:
-                    positives.add(label)
-                session.add(Finding(
-                    study_id=job.study_id, image_id=image_id, label=label, probability=float(probability),
-                    threshold=threshold, positive=positive, model_id=info.model_id,
-                    model_version=info.version, weights_sha256=info.weights_sha256, is_demo=info.is_demo,
-                ))
-        transition(session, study, StudyStatus.RETRIEVING, actor=ACTOR, action="stage.classified", details={
-            "model_id": info.model_id, "model_version": info.version, "weights_sha256": info.weights_sha256,
-            "is_demo": info.is_demo, "images": len(job.image_ids), "positive": sorted(positives),
-            "thresholds": {label: threshold_for(label) for label in sorted(positives)},
-        })
+def _write(session: Session, job: Job, scores: list[dict[str, float]], maps: list[list[heatmaps.StoredMap]],
+           info: ModelInfo, threshold_for: Callable[[str], float], compute_ms: float, batch_size: int) -> bool:
+    study = claim(session, job.study_id, frozenset({StudyStatus.CLASSIFYING}))
+    if study is None:
+        return False
+    # A redelivered task replaces the earlier attempt's findings: one result set per study.
+    session.execute(delete(Finding).where(Finding.study_id == job.study_id))
+    session.execute(delete(HeatMap).where(HeatMap.study_id == job.study_id))
+    positives: set[str] = set()
+    for image_id, per_image, image_maps in zip(job.image_ids, scores, maps, strict=True):
+        for stored in image_maps:
+            session.add(HeatMap(study_id=job.study_id, image_id=image_id, label=stored.label,
+                                method=heatmaps.METHOD, overlay_sha256=stored.overlay_sha256,
+                                array_sha256=stored.array_sha256))
+        for label, probability in per_image.items():
+            threshold = threshold_for(label)
+            positive = probability >= threshold
+            if positive:
+                positives.add(label)
+            session.add(Finding(
+                study_id=job.study_id, image_id=image_id, label=label, probability=float(probability),
+                threshold=threshold, positive=positive, model_id=info.model_id,
+                model_version=info.version, weights_sha256=info.weights_sha256, is_demo=info.is_demo,
+            ))
+    transition(session, study, StudyStatus.RETRIEVING, actor=ACTOR, action="stage.classified", details={
+        "model_id": info.model_id, "model_version": info.version, "weights_sha256": info.weights_sha256,
+        "is_demo": info.is_demo, "images": len(job.image_ids), "positive": sorted(positives),
+        "thresholds": {label: threshold_for(label) for label in sorted(positives)},
+        # Decode, forward pass and heat maps of the whole batch this study was part of.
+        "compute_ms": compute_ms, "batch_size": batch_size,
+    })
     return True

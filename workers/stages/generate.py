@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import delete
 
 from shared import audit, callbacks
@@ -36,7 +38,9 @@ def run(study_id: str) -> None:
         is_demo = any(f.is_demo for f in study.findings)
 
     # Only findings and evidence reach the writer: never identifiers, dates or accession numbers.
+    started = time.perf_counter()
     draft = write_draft(findings, evidence, is_demo=is_demo)
+    compute_ms = round((time.perf_counter() - started) * 1000, 2)
 
     with session_scope() as session:
         study = claim(session, study_id, OWNED)
@@ -52,5 +56,5 @@ def run(study_id: str) -> None:
                          details={"reason": draft.fallback_reason, "writer": draft.writer})
         callbacks.schedule(session, study, "draft_ready")
         transition(session, study, StudyStatus.AWAITING_REVIEW, actor=ACTOR, action="stage.drafted", details={
-            "writer": draft.writer, "flags": len(draft.flags), "is_demo": is_demo,
+            "writer": draft.writer, "flags": len(draft.flags), "is_demo": is_demo, "compute_ms": compute_ms,
         })

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import delete
 
 from shared.config import get_settings
@@ -25,7 +27,9 @@ def run(study_id: str) -> None:
         positive = positive_labels(study.findings)
         negative = pertinent_negatives(study.findings)
 
+    started = time.perf_counter()
     hits = runtime.get_retriever().search(positive, negative, get_settings().retrieval_top_k)
+    compute_ms = round((time.perf_counter() - started) * 1000, 2)
 
     with session_scope() as session:
         study = claim(session, study_id, OWNED)
@@ -42,5 +46,5 @@ def run(study_id: str) -> None:
                 text=hit.text, score=float(hit.score), rank=rank, retriever=hit.retriever,
             ))
         transition(session, study, StudyStatus.DRAFTING, actor=ACTOR, action="stage.retrieved", details={
-            "query_positive": positive, "query_negative": negative, "hits": len(seen),
+            "query_positive": positive, "query_negative": negative, "hits": len(seen), "compute_ms": compute_ms,
         })

@@ -1,0 +1,1 @@
+"""`radstack bench perf`: throughput and latency figures printed beside their targets."""
