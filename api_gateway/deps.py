@@ -35,6 +35,9 @@ def current_key(session: SessionDep, authorization: Annotated[str | None, Header
     key = find_key(session, authorization[7:].strip())
     if key is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    # End the lookup's transaction now: on SQLite it holds the single write lock, which a
+    # submission must not keep while it decodes images.
+    session.commit()
     return key
 
 

@@ -37,6 +37,11 @@ _HTTP_CODES = {
 }
 
 
+def loggable(path: str) -> str:
+    # A path is the client's text: escaped so that %0A or a NUL cannot forge or break log lines.
+    return ascii(path)[1:-1][:300]
+
+
 def log_unexpected(exc: BaseException, method: str, path: str) -> None:
     """Log a 500 by exception types, route and stack frames only. Messages are left out on
     purpose: a database error quotes the row it was writing (file names, accession numbers),
@@ -48,7 +53,7 @@ def log_unexpected(exc: BaseException, method: str, path: str) -> None:
         inner = inner.__cause__ or inner.__context__
     frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
     logger.error("unhandled %s%s on %s %s\n%s", type(exc).__name__,
-                 f" (from {' <- '.join(causes)})" if causes else "", method, path, frames)
+                 f" (from {' <- '.join(causes)})" if causes else "", method, loggable(path), frames)
 
 
 class CatchUnexpected:
@@ -114,7 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # so a value from the request that the edges did not catch ends here: the request is
         # at fault, not the server. The session dependency has rolled the transaction back.
         logger.warning("database refused a value (%s) on %s %s", type(exc.orig).__name__, request.method,
-                       request.url.path)
+                       loggable(request.url.path))
         return error_response(400, "invalid_value", "a value in the request cannot be stored or searched for")
 
     @app.exception_handler(Exception)

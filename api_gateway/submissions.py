@@ -192,7 +192,8 @@ def create_study(
             window_center=image.window_center,
             window_width=image.window_width,
         ))
+    formats = sorted({c.source_format for c in checked})
     audit.record(session, actor=actor, action="study.received", study_id=study.id, to_status=StudyStatus.RECEIVED.value,
-                 details={"images": len(checked), "priority": priority, "formats": sorted({c.source_format for c in checked})})
+                 details={"images": len(checked), "priority": priority, "formats": formats})
     transition(session, study, StudyStatus.QUEUED, actor=actor)
     return study

@@ -10,7 +10,7 @@ import sys
 
 # Order is the order `radstack --help` lists them in.
 COMMAND_MODULES = (
-    "up", "demo", "gateway", "worker", "migrate", "keys", "studies", "audit", "eval", "models", "bench",
+    "up", "demo", "gateway", "worker", "migrate", "keys", "users", "studies", "audit", "eval", "models", "bench",
 )
 
 

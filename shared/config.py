@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     # Micro-batching in the classify pool: gather up to this many studies, or wait at most
     # this long for more, then run one forward pass. 1 turns batching off (prefetch 1).
     classify_batch_size: int = Field(default=8, ge=1, le=256)
-    classify_batch_wait_ms: int = Field(default=50, ge=1, le=60_000)
+    classify_batch_wait_ms: int = Field(default=10, ge=1, le=60_000)
 
     # Retrieve / generate stages.
     retrieval_top_k: int = 5

@@ -4,6 +4,7 @@ worker never shares a connection pool with its parent."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,11 +42,32 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    # SQLite has one writer at a time. Threads of one process queue on this lock instead of in
+    # SQLite's busy handler, which sleeps in growing steps and starves unlucky requests (seconds
+    # of tail latency under concurrent submits). A plain Lock, not an RLock: FastAPI may begin a
+    # request's transaction in one thread and commit it in another. Each connection remembers
+    # whether it holds the lock, so a reset of an idle connection never releases another's.
+    writer = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Several processes write one SQLite file: taking the write lock at BEGIN makes
-        # read-then-write sequences (the audit hash chain, status checks) serialisable.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not writer.acquire(timeout=60):
+            raise TimeoutError("waited 60 s for the SQLite write lock")
+        conn.info["radstack_writer"] = True
+        try:
+            # Several processes write one SQLite file: taking the write lock at BEGIN makes
+            # read-then-write sequences (the audit hash chain, status checks) serialisable.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop("radstack_writer", None)
+            writer.release()
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        if conn.info.pop("radstack_writer", False):
+            writer.release()
 
 
 def get_engine(url: str | None = None) -> Engine:

@@ -88,7 +88,8 @@ def _parts(content_type: str, body: bytearray | bytes) -> list[bytes]:
 
 def _payload(headers: Message, content: bytearray | bytes) -> bytes:
     if headers.get_content_type() != "application/dicom":
-        raise ApiError(415, "unsupported_media_type", f"part of type {headers.get_content_type()[:100]} is not application/dicom")
+        raise ApiError(415, "unsupported_media_type",
+                       f"part of type {headers.get_content_type()[:100]} is not application/dicom")
     encoding = str(headers.get("Content-Transfer-Encoding", "binary")).strip().lower()
     if encoding in ("binary", "8bit", "7bit"):
         return bytes(content)

@@ -23,7 +23,7 @@ from shared.models import AuditEvent, HeatMap, Image, Study
 from shared.pipeline import try_enqueue
 from shared.status import StudyStatus
 from shared.storage import BlobNotFound, default_store
-from shared.studies import retry_failed
+from shared.studies import lock_study, retry_failed
 
 router = APIRouter(prefix="/v1", tags=["studies"])
 
@@ -49,6 +49,7 @@ def submit_uploads(
         response.headers["Idempotent-Replayed"] = "true"
         return views.summary(existing)
     check_submission_allowed(key.id)
+    session.commit()  # no transaction (on SQLite: no write lock) held while images decode
     checked = checked or decode_uploads(uploads, settings)
     try:
         study = create_study(
@@ -153,7 +154,8 @@ def get_heat_map(session: SessionDep, key: Reader, study_id: str, heat_map_id: i
 
 @router.post("/studies/{study_id}/signoff", summary="Approve, amend or reject the draft (radiologist only)")
 def signoff(session: SessionDep, key: Radiologist, study_id: str, request: SignoffRequest) -> dict[str, Any]:
-    study = visible_study(session, key, study_id)
+    # Row lock: a second signer waits, then sees the new version and gets 409, not a 500.
+    study = lock_study(session, visible_study(session, key, study_id).id)
     decide(session, study, request, actor=actor_of(key))
     session.commit()
     return views.detail(study)

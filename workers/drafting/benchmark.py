@@ -25,7 +25,7 @@ from workers.drafting.service import write_draft
 from workers.drafting.types import FindingInput
 from workers.knowledge.labeller import asserted, label_report
 from workers.knowledge.lexicon import LABELLED
-from workers.retrieval.corpus import PriorReport, load_iu_reports, heldout_reports, train_reports
+from workers.retrieval.corpus import PriorReport, heldout_reports, load_iu_reports, train_reports
 
 CHEST_LABELS = tuple(label for label in LABELLED if label != "Normal")
 PUBLISHED = {"R2Gen (Chen et al. 2020, image-based)": (0.165, 0.371)}
@@ -83,7 +83,9 @@ def text_scores(references: Sequence[str], candidates: Sequence[str]) -> tuple[f
 
 def label_f1(gold: Sequence[frozenset[str]], predicted: Sequence[set[str]]) -> tuple[float, float]:
     """(micro F1, macro F1 over labels present in the gold set) on the chest labels."""
-    tp, fp, fn = Counter(), Counter(), Counter()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
     for g, p in zip(gold, predicted):
         for label in CHEST_LABELS:
             tp[label] += label in g and label in p
@@ -93,7 +95,7 @@ def label_f1(gold: Sequence[frozenset[str]], predicted: Sequence[set[str]]) -> t
         return 2 * t / (2 * t + f_p + f_n) if t + f_p + f_n else 0.0
     micro = f1(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     present = [label for label in CHEST_LABELS if tp[label] + fn[label] > 0]
-    macro = sum(f1(tp[l], fp[l], fn[l]) for l in present) / len(present) if present else 0.0
+    macro = sum(f1(tp[label], fp[label], fn[label]) for label in present) / len(present) if present else 0.0
     return micro, macro
 
 
@@ -179,7 +181,9 @@ def labeller_validation(reports: Sequence[PriorReport] | None = None) -> list[tu
     """Per label (label, support, precision, recall, F1) of the labeller on the report text
     against the MeSH labels, on the test split; uncertain mentions count as not asserted."""
     reports = list(reports) if reports is not None else heldout_reports(load_iu_reports())
-    tp, fp, fn = Counter(), Counter(), Counter()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
     for report in reports:
         predicted = asserted(label_report(report.text))
         for label in CHEST_LABELS:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared.labels import CRITICAL, canonical_label, display_name, is_chest_finding
+from workers.drafting.prompts import scan_for_identifiers
 from workers.drafting.sentences import Candidate, candidate, candidates, most_typical, usable
 from workers.drafting.types import DEMO_MARKER, FindingInput
 from workers.knowledge.labeller import Mention, label_sentence
@@ -108,8 +109,10 @@ def _describe(section: _Section, name: str, label: str, pool: list[Candidate], p
 
 
 def compose(findings: Sequence[FindingInput], evidence: Sequence[EvidenceHit], *, is_demo: bool,
-            show_scores: bool = True) -> tuple[str, list[dict]]:
-    """(draft text, provenance). Deterministic: the same inputs give the same draft."""
+            show_scores: bool = True, identifiers: Sequence[str | None] = ()) -> tuple[str, list[dict]]:
+    """(draft text, provenance). Deterministic: the same inputs give the same draft. A retrieved
+    sentence that contains one of the study's `identifiers` is never copied (defence in depth:
+    evidence comes from de-identified reports and the knowledge base)."""
     by_label: dict[str, FindingInput] = {}
     for finding in findings:
         label = canonical_label(finding.label)
@@ -121,7 +124,8 @@ def compose(findings: Sequence[FindingInput], evidence: Sequence[EvidenceHit], *
     denied = {label for label, f in ranked if not f.positive} - allowed   # looked for, not found
 
     reports = sorted((h for h in evidence if h.kind == "prior_report"), key=lambda h: -h.score)
-    pool = [c for hit in reports for c in candidates(hit) if usable(c, allowed)]
+    pool = [c for hit in reports for c in candidates(hit)
+            if usable(c, allowed) and not (identifiers and scan_for_identifiers(c.text, identifiers))]
     findings_section, impression = _Section(), _Section()
 
     if show_scores and positives:

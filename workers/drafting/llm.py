@@ -19,8 +19,9 @@ import httpx
 logger = logging.getLogger(__name__)
 
 _FENCE = re.compile(r"```[a-zA-Z]*")
-_FINDINGS = re.compile(r"^\W*findings\W*:", re.IGNORECASE | re.MULTILINE)
-_IMPRESSION = re.compile(r"^\W*impression\W*:", re.IGNORECASE | re.MULTILINE)
+# A section header at the start of the text or after white space, maybe in markdown ("**FINDINGS:**").
+_FINDINGS = re.compile(r"(?:^|(?<=\s))[*#_ ]*findings[*_ ]*:[*_]*", re.IGNORECASE)
+_IMPRESSION = re.compile(r"(?:^|(?<=\s))[*#_ ]*impression[*_ ]*:[*_]*", re.IGNORECASE)
 
 
 class WriterError(RuntimeError):
@@ -126,8 +127,8 @@ class LocalCausalLMWriter:
                 from transformers import AutoModelForCausalLM, AutoTokenizer
 
                 tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-                model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True).to(self.device)
-                model.eval()
+                model: Any = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
+                model = model.to(self.device).eval()
                 _local_models[key] = (tokenizer, model)
             return _local_models[key]
 

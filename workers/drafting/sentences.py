@@ -72,9 +72,9 @@ def candidate(section: str, text: str, source: str) -> Candidate:
     status = label_sentence(text)
     return Candidate(
         section, text, source,
-        frozenset(l for l, m in status.items() if l != NORMAL and m in (Mention.POSITIVE, Mention.UNCERTAIN)),
-        frozenset(l for l, m in status.items() if l != NORMAL and m is Mention.POSITIVE),
-        frozenset(l for l, m in status.items() if m is Mention.NEGATIVE),
+        frozenset(lb for lb, m in status.items() if lb != NORMAL and m in (Mention.POSITIVE, Mention.UNCERTAIN)),
+        frozenset(lb for lb, m in status.items() if lb != NORMAL and m is Mention.POSITIVE),
+        frozenset(lb for lb, m in status.items() if m is Mention.NEGATIVE),
         status.get(NORMAL) is Mention.POSITIVE,
     )
 

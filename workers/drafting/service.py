@@ -31,8 +31,9 @@ def _settings(settings: Any) -> Any:
 def make_llm_writer(writer: str, settings: Any) -> OpenAIChatWriter | LocalCausalLMWriter:
     # Settings are read with getattr so this module works before the fields exist in shared/config.py.
     if writer == "openai":
-        key = getattr(settings, "llm_api_key", None)
-        key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+        key: Any = getattr(settings, "llm_api_key", None)
+        if hasattr(key, "get_secret_value"):  # a pydantic SecretStr
+            key = key.get_secret_value()
         return OpenAIChatWriter(
             getattr(settings, "llm_base_url", None) or "", getattr(settings, "llm_model", "") or "default",
             api_key=key or None, timeout_s=float(getattr(settings, "llm_timeout_s", 30.0)),
@@ -57,7 +58,7 @@ def write_draft(findings: Sequence[FindingInput], evidence: Sequence[EvidenceHit
         writer = str(getattr(_settings(settings), "draft_writer", "composer") or "composer")
     if writer not in WRITERS:
         raise ValueError(f"unknown writer {writer!r}; choose one of {WRITERS}")
-    text, provenance = compose(findings, evidence, is_demo=is_demo)
+    text, provenance = compose(findings, evidence, is_demo=is_demo, identifiers=identifiers)
     result = DraftResult(text=text, writer="composer", provenance=provenance)
 
     if writer != "composer":

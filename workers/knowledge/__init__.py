@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -67,7 +66,6 @@ def load_passages(directory: Path = PASSAGE_DIR) -> list[Passage]:
     return passages
 
 
-@lru_cache(maxsize=4)
 def knowledge_version(directory: Path = PASSAGE_DIR) -> str:
     """SHA-256 over the passage files: part of the index cache key, so an edit rebuilds the index."""
     digest = hashlib.sha256()

@@ -38,10 +38,12 @@ LEXICON: dict[str, LabelTerms] = {t.label: t for t in (
     LabelTerms(
         "Cardiomegaly", ("cardiomegaly", "enlarged", "heart", "cardiac", "silhouette", "enlargement"),
         (r"cardiomegal\w*", rf"{_HEART}[^.;,]{{0,30}}?\benlarg\w*", rf"enlarged {_HEART}",
-         r"cardiac enlargement", rf"enlargement of the {_HEART}", rf"{_HEART} (?:is |are )?(?:mildly |moderately |markedly )?(?:large|increased)\b"),
-        normal=(rf"{_HEART}[^.;]{{0,45}}?{_NORMAL_WORDS}", rf"normal (?:heart|cardiac) (?:size|silhouette)",
+         r"cardiac enlargement", rf"enlargement of the {_HEART}",
+         rf"{_HEART} (?:is |are )?(?:mildly |moderately |markedly )?(?:large|increased)\b"),
+        normal=(rf"{_HEART}[^.;]{{0,45}}?{_NORMAL_WORDS}", r"normal (?:heart|cardiac) (?:size|silhouette)",
                 rf"{_NORMAL_WORDS} {_HEART}", r"cardiomediastinal silhouette[^.;]{0,40}?" + _NORMAL_WORDS),
-        hedge=(r"upper limits? (?:of )?normal", r"(?:top|high) normal", r"borderline (?:cardiomegaly|heart size|enlarge\w*|cardiac)"),
+        hedge=(r"upper limits? (?:of )?normal", r"(?:top|high) normal",
+               r"borderline (?:cardiomegaly|heart size|enlarge\w*|cardiac)"),
         sentence="The heart is enlarged.", negative="cardiomegaly"),
     LabelTerms(
         "Effusion", ("pleural", "effusion", "effusions", "fluid", "costophrenic", "blunting"),
@@ -137,7 +139,8 @@ LEXICON: dict[str, LabelTerms] = {t.label: t for t in (
         sentence="There is a lung opacity.", negative="focal airspace opacity"),
     LabelTerms(
         "Lung_Lesion", ("lesion", "cavitary", "cavity", "cyst", "lung"),
-        (r"(?:lung|pulmonary|cavitary|parenchymal|spiculated) lesions?", r"\blesions? (?:in|of|within) the (?:\w+ )?(?:lung|lobe)",
+        (r"(?:lung|pulmonary|cavitary|parenchymal|spiculated) lesions?",
+         r"\blesions? (?:in|of|within) the (?:\w+ )?(?:lung|lobe)",
          r"cavit\w*", r"\bcysts?\b"),
         sentence="There is a lung lesion.", negative="lung lesion"),
     LabelTerms(
@@ -159,7 +162,8 @@ LEXICON: dict[str, LabelTerms] = {t.label: t for t in (
         (r"catheter\w*", r"\b(?:picc|central venous|central|port|venous) (?:line|catheter)s?\b", r"\btubes?\b",
          r"pacemaker\w*|\bpacer\b|defibrillator|\baicd\b|\bicd\b", r"\bleads?\b", r"\bstents?\b",
          r"sternotomy (?:wires?|sutures?)", r"\bwires?\b", r"surgical clips?|\bclips\b", r"port-a-cath|\bport\b",
-         r"(?:medical|cardiac|implanted|monitoring|electronic) devices?", r"suture material|\bsutures?\b", r"hardware", r"\bdrains?\b"),
+         r"(?:medical|cardiac|implanted|monitoring|electronic) devices?", r"suture material|\bsutures?\b",
+         r"hardware", r"\bdrains?\b"),
         exclude=(r"\blead(?:s|ing)? to\b", r"eustachian tubes?"),
         sentence="Support devices are present.", negative="support devices"),
 )}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -68,6 +70,12 @@ def encode(texts: list[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
+@lru_cache(maxsize=1024)
+def _encode_query(text: str) -> np.ndarray:
+    # Both corpora are searched with the same query, and many studies ask the same one.
+    return encode([text])[0]
+
+
 class DenseRanker:
     """Cosine similarity of all-MiniLM-L6-v2 embeddings."""
 
@@ -77,7 +85,7 @@ class DenseRanker:
         self.embeddings = encode(documents)
 
     def scores(self, query: Query) -> np.ndarray:
-        return self.embeddings @ encode([query.dense_text])[0]
+        return self.embeddings @ _encode_query(query.dense_text)
 
 
 class HybridRanker:
@@ -104,7 +112,7 @@ class HybridRanker:
         return self.fuse(self.sparse.scores(query), self.dense.scores(query))
 
 
-BACKENDS = {"tfidf": SparseRanker, "dense": DenseRanker, "hybrid": HybridRanker}
+BACKENDS: dict[str, Callable[[list[str]], Ranker]] = {"tfidf": SparseRanker, "dense": DenseRanker, "hybrid": HybridRanker}
 
 
 def make_ranker(backend: str, documents: list[str]) -> Ranker:

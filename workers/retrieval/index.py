@@ -15,8 +15,8 @@ from typing import Any
 import joblib
 import numpy as np
 
-from workers.knowledge.labeller import Mention, label_sentence, split_sentences
 from workers.knowledge import Passage, knowledge_version, load_passages
+from workers.knowledge.labeller import Mention, label_sentence, split_sentences
 from workers.retrieval.backends import HybridRanker, Ranker, make_ranker
 from workers.retrieval.corpus import SPLIT_VERSION, PriorReport, file_sha256, iu_reports_path, load_iu_reports, train_reports
 from workers.retrieval.query import Query, build_query, label_token
