@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
     max_queue_depth: int = 5000
     submit_rate_per_minute: int = 600
 
+    # Review UI sessions (signed cookies, path /ui).
+    session_max_age_s: int = 8 * 3600  # one reading shift
+    # None: Secure in production only (a laptop demo runs on plain http://127.0.0.1).
+    session_cookie_secure: bool | None = None
+    session_same_site: Literal["lax", "strict"] = "lax"
+
     # Broker tuning for the embedded filesystem transport (seconds between polls).
     filesystem_poll_interval: float = 0.05
 
@@ -109,6 +116,12 @@ class Settings(BaseSettings):
     @property
     def resolved_index_dir(self) -> Path:
         return (self.index_dir or self.data_dir / "index").resolve()
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.environment == "production"
 
     def threshold_for(self, label: str) -> float:
         return self.thresholds.get(label, self.default_threshold)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api_gateway.deps import SessionDep
 from api_gateway.web.users import actor_for, password_fingerprint
 from shared.auth import Role
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.models import User
 
 COOKIE_NAME = "radstack_session"
@@ -28,25 +27,8 @@ COOKIE_PATH = "/ui"
 _SALT = "radstack.web.session.v1"
 
 
-class WebSettings(BaseSettings):
-    """Settings only the review UI reads (same RADSTACK_ prefix as shared/config.py)."""
-
-    model_config = SettingsConfigDict(env_prefix="RADSTACK_", extra="ignore")
-
-    session_max_age_s: int = 8 * 3600  # one reading shift
-    # None: Secure in production only (a laptop demo runs on plain http://127.0.0.1).
-    session_cookie_secure: bool | None = None
-    session_same_site: Literal["lax", "strict"] = "lax"
-
-    @property
-    def cookie_secure(self) -> bool:
-        if self.session_cookie_secure is not None:
-            return self.session_cookie_secure
-        return get_settings().environment == "production"
-
-
-def web_settings() -> WebSettings:
-    return WebSettings()
+def web_settings() -> Settings:
+    return get_settings()
 
 
 class LoginRequired(Exception):
