@@ -32,6 +32,12 @@ def test_embedded_stack_drafts_a_dicom_and_a_png(tmp_path) -> None:
             for body in wait_for(client, pacs, ids).values():
                 assert body["status"] == "AWAITING_REVIEW", body.get("error")
                 assert body["findings"] and body["report"]["text"]
+            # The gateway's /metrics merges what the worker processes recorded.
+            metrics = client.get("/metrics").text
+            for stage in ("classify", "retrieve", "generate"):
+                assert f'radstack_stage_duration_seconds_count{{stage="{stage}"}}' in metrics
+            assert 'radstack_studies{status="AWAITING_REVIEW"} 2.0' in metrics
+            assert "radstack_model_load_seconds" in metrics
     finally:
         stack.stop()
         apply_env(saved)
