@@ -76,10 +76,12 @@ def get_engine(url: str | None = None) -> Engine:
     engine = _engines.get(key)
     if engine is None:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                   hide_parameters=True)
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+            # hide_parameters: error messages must not quote row values (accession numbers).
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True,
                                    connect_args=POSTGRES_CONNECT_ARGS if url.startswith("postgresql") else {})
         _engines[key] = engine
     return engine

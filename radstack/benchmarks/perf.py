@@ -7,7 +7,6 @@ import socket
 import time
 from urllib.parse import urlparse
 
-from radstack.benchmarks import classify_bench, gateway_bench, pipeline_bench, retrieval_bench
 from radstack.benchmarks.report import Report
 
 
@@ -37,6 +36,9 @@ def _reachable(url: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: they pull in torch, which `radstack --help` and the gateway must not load.
+    from radstack.benchmarks import classify_bench, gateway_bench, pipeline_bench, retrieval_bench
+
     parts = set(args.only or ("classify", "retrieval", "pipeline", "gateway"))
     report = Report()
     started = time.perf_counter()
