@@ -21,6 +21,7 @@ up: install
 	$(PY) -m radstack.cli up
 
 test: install
+	@bash tests/prepare_browser.sh
 	$(PY) -m pytest
 
 # Unit tests only: no spawned stacks, no Redis or PostgreSQL.

@@ -143,3 +143,17 @@ def test_hf_vit(tmp_path: Path, sample_image: np.ndarray) -> None:
     assert find_target_layer(clf).endswith("1.layernorm_before")
     maps = gradcam(clf, [sample_image, sample_image[:300]])
     assert maps[0]["Mass"].shape == (4, 4) and set(maps[1]) == {"Effusion", "Mass"}
+
+
+def test_findings_from_preprocessed_batch(detector: SquareDetector) -> None:
+    rng = np.random.default_rng(5)
+    images = [synthetic(rng, (40, 40)), synthetic(rng, (5, 5))]
+    with torch.inference_mode():  # as the classify stage may build it
+        batch = torch.stack([detector.preprocess(i) for i in images])
+    preds = detector.forward_batch(batch)
+    maps = gradcam_for_findings(detector, None, preds, lambda _label: 0.5, batch=batch)
+    direct = gradcam(detector, images, ["Mass"])
+    for got, expected in zip(maps, direct, strict=True):
+        assert np.allclose(got["Mass"], expected["Mass"], atol=1e-5)
+    assert gradcam_for_findings(detector, None, preds, lambda _label: 0.5, batch=batch,
+                                skip=lambda label: label == "Mass") == [{}, {}]
