@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     # Retrieve / generate stages.
     retrieval_top_k: int = 5
     index_dir: Path | None = None
+    retrieval_backend: str = Field(default="tfidf", pattern="^(tfidf|dense|hybrid)$")
+    # composer: the embedded grounded writer; openai: any OpenAI-compatible chat endpoint (vLLM,
+    # Ollama, llama.cpp server, Gemini's); local: a transformers causal LM from llm_model_dir.
+    # An LLM writer that fails falls back to the composer, recorded on the audit trail.
+    draft_writer: str = Field(default="composer", pattern="^(composer|openai|local)$")
+    llm_base_url: str | None = None
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = 30.0
+    llm_retries: int = 2
+    llm_max_tokens: int = 512
+    llm_model_dir: Path | None = None
+    llm_device: str = "cpu"
 
     # Upload limits: bytes per file, files per study, decoded pixels per image.
     max_upload_bytes: int = 64 * 1024 * 1024

@@ -139,3 +139,15 @@ def redis_url() -> Iterator[str]:
     yield REDIS_URL
     connection.flushdb()
     connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _keep_metrics_mode(monkeypatch) -> None:
+    """`radstack.cli.main()` points the process at a metrics folder; undo that after each test
+    so in-process CLI tests do not switch later tests into multiprocess metrics."""
+    from shared.metrics_setup import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV) is None:
+        monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    else:
+        monkeypatch.setenv(MULTIPROC_ENV, os.environ[MULTIPROC_ENV])

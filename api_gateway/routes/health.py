@@ -8,7 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from shared.config import get_settings
 from shared.db import get_engine
+from shared.queue_depth import queue_depths
 
 router = APIRouter(tags=["health"])
 
@@ -31,4 +33,14 @@ def healthz() -> JSONResponse:
     except Exception as exc:  # same: readiness, not diagnosis
         checks["broker"] = f"error: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status_code=200 if healthy else 503)
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
+    if checks["broker"] == "ok":
+        settings = get_settings()
+        try:
+            depths = queue_depths(settings)
+        except Exception:  # depth is informative; its failure must not fail the health check
+            depths = {}
+        # Submissions are refused (503) while the classify queue is at its bound.
+        body["queues"] = {"depth": depths, "max_classify_depth": settings.max_queue_depth,
+                          "accepting": depths.get("classify", 0) < settings.max_queue_depth}
+    return JSONResponse(body, status_code=200 if healthy else 503)

@@ -148,6 +148,8 @@ def test_healthz_reports_database_and_broker(client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+    queues = response.json()["queues"]
+    assert queues["depth"]["classify"] == 0 and queues["accepting"] and queues["max_classify_depth"] > 0
 
 
 def test_openapi_lists_the_contract(client) -> None:

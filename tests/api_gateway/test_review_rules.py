@@ -181,3 +181,24 @@ def test_concurrent_page_signers_on_postgres_one_wins(postgres_env: None) -> Non
         "csrf_token": tokens[i], "decision": "amend", "report_text": f"Reading {i}.", "version": "1"}), len(names))
     assert codes == [303, 409, 409]
     assert [kind for _, kind, _ in _reports(study_id)] == ["draft", "signed"]
+
+
+@pytest.mark.integration
+def test_concurrent_api_signers_on_postgres_one_wins(postgres_env: None) -> None:
+    """The API's sign-off takes the same row lock: one 200, the rest 409, never a 500."""
+    from fastapi.testclient import TestClient
+
+    from api_gateway.app import create_app
+
+    with session_scope() as session:
+        submitter = create_key(session, name="pacs", role=Role.SUBMITTER, actor="test")[1]
+        doctors = [create_key(session, name=f"dr-{i}", role=Role.RADIOLOGIST, actor="test")[1] for i in range(3)]
+    app = create_app()
+    with TestClient(app) as setup:
+        study_id = submit(setup, submitter)
+    make_reviewable(study_id)
+    clients = [TestClient(app) for _ in doctors]
+    codes = _race(lambda i: clients[i].post(f"/v1/studies/{study_id}/signoff", headers=auth(doctors[i]), json={
+        "decision": "amend", "report_text": f"Reading {i}.", "version": 1}), len(doctors))
+    assert codes == [200, 409, 409]
+    assert [kind for _, kind, _ in _reports(study_id)] == ["draft", "signed"]

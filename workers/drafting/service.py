@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shared.config import Settings
 from workers.drafting.composer import compose
 from workers.drafting.consistency import check
 from workers.drafting.llm import LocalCausalLMWriter, OpenAIChatWriter, WriterError
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 WRITERS = ("composer", "openai", "local")
 
 
-def _settings(settings: Any) -> Any:
+def _settings(settings: Settings | None) -> Settings:
     if settings is not None:
         return settings
     from shared.config import get_settings
@@ -28,34 +29,29 @@ def _settings(settings: Any) -> Any:
     return get_settings()
 
 
-def make_llm_writer(writer: str, settings: Any) -> OpenAIChatWriter | LocalCausalLMWriter:
-    # Settings are read with getattr so this module works before the fields exist in shared/config.py.
+def make_llm_writer(writer: str, settings: Settings) -> OpenAIChatWriter | LocalCausalLMWriter:
     if writer == "openai":
-        key: Any = getattr(settings, "llm_api_key", None)
-        if hasattr(key, "get_secret_value"):  # a pydantic SecretStr
-            key = key.get_secret_value()
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return OpenAIChatWriter(
-            getattr(settings, "llm_base_url", None) or "", getattr(settings, "llm_model", "") or "default",
-            api_key=key or None, timeout_s=float(getattr(settings, "llm_timeout_s", 30.0)),
-            retries=int(getattr(settings, "llm_retries", 2)), max_tokens=int(getattr(settings, "llm_max_tokens", 512)),
+            settings.llm_base_url or "", settings.llm_model or "default", api_key=key,
+            timeout_s=settings.llm_timeout_s, retries=settings.llm_retries, max_tokens=settings.llm_max_tokens,
         )
     if writer == "local":
-        model_dir = getattr(settings, "llm_model_dir", None)
-        if not model_dir:
+        if not settings.llm_model_dir:
             raise WriterError("no local LLM folder configured (RADSTACK_LLM_MODEL_DIR)")
-        return LocalCausalLMWriter(model_dir, max_new_tokens=int(getattr(settings, "llm_max_tokens", 512)),
-                                   device=str(getattr(settings, "llm_device", "cpu")))
+        return LocalCausalLMWriter(settings.llm_model_dir, max_new_tokens=settings.llm_max_tokens,
+                                   device=settings.llm_device)
     raise ValueError(f"unknown writer {writer!r}; choose one of {WRITERS}")
 
 
 def write_draft(findings: Sequence[FindingInput], evidence: Sequence[EvidenceHit], *, is_demo: bool,
-                writer: str | None = None, identifiers: Sequence[str | None] = (), settings: Any = None,
+                writer: str | None = None, identifiers: Sequence[str | None] = (), settings: Settings | None = None,
                 llm: OpenAIChatWriter | LocalCausalLMWriter | None = None) -> DraftResult:
     """A draft report. `writer` defaults to the `draft_writer` setting ("composer" when unset).
     `identifiers` are the study's own (accession number, patient name/id, dates): an LLM prompt
     that contains any of them is never sent. `llm` injects a ready writer (tests, the benchmark)."""
     if writer is None:
-        writer = str(getattr(_settings(settings), "draft_writer", "composer") or "composer")
+        writer = _settings(settings).draft_writer
     if writer not in WRITERS:
         raise ValueError(f"unknown writer {writer!r}; choose one of {WRITERS}")
     text, provenance = compose(findings, evidence, is_demo=is_demo, identifiers=identifiers)

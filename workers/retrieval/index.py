@@ -3,6 +3,7 @@ disk by corpus version and loaded once per process."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -23,8 +24,13 @@ from workers.retrieval.query import Query, build_query, label_token
 
 logger = logging.getLogger(__name__)
 
-# Bump when the document text, the rankers or the payload change: old caches are then ignored.
+# Bump to invalidate every cache by hand; code_version() already follows the source files.
 INDEX_CODE_VERSION = "3"
+# The index stores what these modules compute (document text, sentence labels, fitted rankers):
+# any change to them must rebuild it.
+_INDEXED_CODE = ("workers/retrieval/index.py", "workers/retrieval/backends.py", "workers/retrieval/query.py",
+                 "workers/retrieval/corpus.py", "workers/retrieval/mesh.py", "workers/knowledge/lexicon.py",
+                 "workers/knowledge/labeller.py")
 # Label-aware re-ranking: reward reports whose MeSH labels match the request, penalise reports
 # that assert a finding the classifier ruled out.
 LABEL_MATCH_WEIGHT = 0.5
@@ -139,10 +145,16 @@ class Retriever:
         return self.search_reports(query, top_k) + self.search_knowledge(query, knowledge_per_label)
 
 
-def corpus_version(backend: str) -> str:
-    import hashlib
+def code_version() -> str:
+    root = Path(__file__).resolve().parents[2]
+    return hashlib.sha256(b"".join((root / name).read_bytes() for name in _INDEXED_CODE)).hexdigest()
 
-    parts = [file_sha256(iu_reports_path()), knowledge_version(), SPLIT_VERSION, INDEX_CODE_VERSION, backend]
+
+def corpus_version(backend: str) -> str:
+    """What the cached index was built from: the IU archive, the knowledge base, the split, the
+    indexing code and the backend. Any change gives a new key, hence a new index file."""
+    parts = [file_sha256(iu_reports_path()), knowledge_version(), SPLIT_VERSION, INDEX_CODE_VERSION,
+             code_version(), backend]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -185,6 +197,10 @@ def build_index(index_dir: Path, backend: str = "tfidf") -> Retriever:
     if retriever is None:
         retriever = Retriever(train_reports(load_iu_reports()), load_passages(), backend)
         _save(path, key, retriever)
+        # Indexes of older corpus or code versions are never read again.
+        for stale in path.parent.glob(f"retriever-{backend}-*.joblib"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
         logger.info("built %s index over %d reports and %d passages at %s",
                     backend, len(retriever.reports), len(retriever.passages), path)
     return retriever
@@ -196,7 +212,7 @@ def get_retriever(index_dir: Path, backend: str | None = None) -> Retriever:
     if backend is None:
         from shared.config import get_settings
 
-        backend = str(getattr(get_settings(), "retrieval_backend", "tfidf") or "tfidf")
+        backend = get_settings().retrieval_backend
     slot = (str(Path(index_dir).resolve()), backend)
     with _lock:
         if slot not in _loaded:

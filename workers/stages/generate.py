@@ -36,10 +36,13 @@ def run(study_id: str) -> None:
             for e in study.evidence
         ]
         is_demo = any(f.is_demo for f in study.findings)
+        # What must never reach a prompt: the writer refuses to send one that contains any.
+        identifiers = [study.accession_number, study.study_instance_uid, study.patient_ref,
+                       *(image.filename for image in study.images), *(image.sop_instance_uid for image in study.images)]
 
     # Only findings and evidence reach the writer: never identifiers, dates or accession numbers.
     started = time.perf_counter()
-    draft = write_draft(findings, evidence, is_demo=is_demo)
+    draft = write_draft(findings, evidence, is_demo=is_demo, identifiers=identifiers)
     compute_ms = round((time.perf_counter() - started) * 1000, 2)
 
     with session_scope() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from workers.retrieval import load_iu_reports, split_of, heldout_reports, train_reports
+from workers.retrieval import heldout_reports, load_iu_reports, split_of, train_reports
 from workers.retrieval.mesh import labels_for_mesh, labels_for_term
 
 

@@ -91,8 +91,11 @@ def test_cache_is_reused_and_a_corrupt_cache_is_rebuilt(iu_retriever: Retriever,
     assert len(cached.reports) == len(iu_retriever.reports)
 
     path.write_bytes(b"\x00 not a joblib file")
+    stale = iu_index_dir / "retriever-tfidf-0123456789abcdef.joblib"
+    stale.write_bytes(b"an index of an older corpus or code version")
     rebuilt = build_index(iu_index_dir, "tfidf")
     assert built and len(rebuilt.reports) == len(iu_retriever.reports)
+    assert not stale.exists()
     assert build_index(iu_index_dir, "tfidf").search(["Effusion"], [], 1)[0].labels  # the rewrite loads
 
 
