@@ -92,12 +92,14 @@ def _describe(section: _Section, name: str, label: str, pool: list[Candidate], p
     """State a positive finding with the most fitting retrieved sentence, else the lexicon's."""
     if label in section.says(Mention.POSITIVE):
         return
-    options = [c for c in pool if c.section == name and label in c.stated]
+    # A positive finding is never described with a side, a position or a grade taken from
+    # another patient's report: the classifier knows none of these, so such a sentence would put
+    # invented detail in front of the radiologist. Without a plain sentence, the lexicon's is used.
+    options = [c for c in pool if c.section == name and label in c.stated and not c.localised and not c.graded]
     if options:
         uncovered = set(positives) - section.says(Mention.POSITIVE)
         best = max(len(c.stated & uncovered) for c in options)
         options = [c for c in options if len(c.stated & uncovered) == best]
-        options = [c for c in options if not c.localised] or options
         chosen = most_typical(options)
         section.add(chosen.text, chosen.source)
     elif name == "FINDINGS":

@@ -41,6 +41,11 @@ _LOCATION = re.compile(
     r"\b(?:right|left|bilateral\w*|bibasilar|basilar|bases?|apex|apical|upper|lower|middle|lingula\w*|"
     r"retrocardiac|perihilar|lobe|lateral|anterior|posterior|medial)\b"
 )
+# Nor does it grade severity or size: "small", "large" and the like would be invented detail.
+_SEVERITY = re.compile(
+    r"\b(?:small|tiny|minimal|mild\w*|moderate\w*|large|severe|massive|trace|subtle|slight\w*|marked\w*|"
+    r"extensive|significant\w*|prominent|borderline|\d+(?:\.\d+)?\s*(?:cm|mm))\b"
+)
 _NORMAL_CUE = re.compile(r"\b(?:no|normal|clear|unremarkable|within normal limits|intact|negative|without)\b")
 _SECTION = re.compile(r"\b(FINDINGS|IMPRESSION):\s*")
 
@@ -58,6 +63,10 @@ class Candidate:
     @property
     def localised(self) -> bool:
         return bool(_LOCATION.search(self.text.lower()))
+
+    @property
+    def graded(self) -> bool:
+        return bool(_SEVERITY.search(self.text.lower()))
 
 
 def sections(text: str) -> list[tuple[str, str]]:

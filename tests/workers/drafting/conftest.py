@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from shared.config import Settings
 
 GOOD_ANSWER = "FINDINGS: The heart is enlarged. There is no pneumothorax or pleural effusion.\nIMPRESSION: Cardiomegaly."
 
@@ -90,11 +91,11 @@ def llm() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
-def llm_settings() -> Callable[..., SimpleNamespace]:
+def llm_settings() -> Callable[..., Settings]:
     """Settings that point the openai writer at a FakeLLM, with a short timeout and one retry."""
-    def make(fake: FakeLLM, **overrides: Any) -> SimpleNamespace:
+    def make(fake: FakeLLM, **overrides: Any) -> Settings:
         values = {"llm_base_url": fake.url, "llm_model": "test-model", "llm_api_key": "sk-test", "llm_timeout_s": 0.4,
                   "llm_retries": 1, "llm_max_tokens": 300, "draft_writer": "openai"}
         values.update(overrides)
-        return SimpleNamespace(**values)
+        return Settings(**values)
     return make

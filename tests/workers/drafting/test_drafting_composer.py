@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -132,3 +133,19 @@ def test_normal_statements_only_deny_what_the_model_assessed(iu_retriever: Retri
         draft = write_draft(findings_for(positive, assessed), hits, is_demo=True, writer="composer")
         assert "bony" not in draft.text and "mediastinal contours" not in draft.text, draft.text
         assert not asserted(draft.text) - positive, draft.text
+
+
+def test_no_side_position_or_grade_is_copied_for_a_positive_finding() -> None:
+    """The classifier knows neither laterality nor severity, so a draft must not borrow them."""
+    evidence = [
+        EvidenceHit("prior_report", "iu:1", "FINDINGS: Small left pleural effusion. Mild cardiomegaly. "
+                    "IMPRESSION: Small left pleural effusion. Mild cardiomegaly.", ("Effusion", "Cardiomegaly"),
+                    0.9, "test"),
+        EvidenceHit("prior_report", "iu:2", "FINDINGS: Large right upper lobe mass measuring 3 cm. "
+                    "IMPRESSION: Right upper lobe mass.", ("Mass",), 0.8, "test"),
+    ]
+    draft = write_draft(findings_for({"Effusion", "Cardiomegaly", "Mass"}), evidence, is_demo=False, writer="composer")
+    text = narrative(draft.text).lower()
+    for word in ("left", "right", "upper lobe", "small", "mild", "large", "3 cm"):
+        assert not re.search(rf"\b{word}\b", text), f"{word!r} copied into: {draft.text}"
+    assert {"Effusion", "Cardiomegaly", "Mass"} <= asserted(draft.text)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
+from shared.config import Settings
 
 from workers.drafting import FindingInput, LocalCausalLMWriter, write_draft
 from workers.drafting import llm as llm_module
@@ -36,7 +37,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_random_model_ignores_the_format_and_the_composer_is_used(tiny_model_dir: Path) -> None:
-    settings = SimpleNamespace(llm_model_dir=str(tiny_model_dir), llm_max_tokens=6)
+    settings = Settings(llm_model_dir=str(tiny_model_dir), llm_max_tokens=6)
     draft = write_draft(FINDINGS, EVIDENCE, is_demo=False, writer="local", settings=settings)
     assert draft.writer == "composer"
     assert draft.fallback_reason is not None and draft.fallback_reason.startswith("local:")
@@ -63,9 +64,9 @@ def test_a_model_that_writes_both_sections_is_used(tiny_model_dir: Path, monkeyp
 
 def test_a_missing_model_folder_falls_back(tmp_path: Path) -> None:
     draft = write_draft(FINDINGS, EVIDENCE, is_demo=False, writer="local",
-                        settings=SimpleNamespace(llm_model_dir=str(tmp_path / "nothing-here")))
+                        settings=Settings(llm_model_dir=str(tmp_path / "nothing-here")))
     assert draft.writer == "composer" and "no local LLM" in (draft.fallback_reason or "")
-    draft = write_draft(FINDINGS, EVIDENCE, is_demo=False, writer="local", settings=SimpleNamespace())
+    draft = write_draft(FINDINGS, EVIDENCE, is_demo=False, writer="local", settings=Settings())
     assert "RADSTACK_LLM_MODEL_DIR" in (draft.fallback_reason or "")
 
 
