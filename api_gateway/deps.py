@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -9,7 +11,7 @@ from fastapi import Depends, Header
 from sqlalchemy.orm import Session
 
 from api_gateway.errors import ApiError
-from shared.auth import Role, find_key
+from shared.auth import Role, find_key, hash_key
 from shared.db import session_factory
 from shared.models import ApiKey, Study
 
@@ -29,16 +31,42 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+# Recently verified keys, by hash, so that a busy PACS does not cost a database round trip (on
+# SQLite, a turn at the single write lock) per request. A revoked key stops working within
+# KEY_CACHE_SECONDS; unknown keys are never cached.
+KEY_CACHE_SECONDS = 5.0
+_verified: dict[str, tuple[float, ApiKey]] = {}
+_verified_lock = threading.Lock()
+
+
 def current_key(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise ApiError(401, "unauthorized", "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
-    key = find_key(session, authorization[7:].strip())
+    raw = authorization[7:].strip()
+    digest = hash_key(raw)
+    now = time.monotonic()
+    with _verified_lock:
+        cached = _verified.get(digest)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    key = find_key(session, raw)
     if key is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     # End the lookup's transaction now: on SQLite it holds the single write lock, which a
     # submission must not keep while it decodes images.
     session.commit()
+    session.expunge(key)  # a detached, read-only copy may be shared between requests
+    with _verified_lock:
+        if len(_verified) > 10_000:
+            _verified.clear()
+        _verified[digest] = (now + KEY_CACHE_SECONDS, key)
     return key
+
+
+def forget_verified_keys() -> None:
+    """Tests and key revocation in this process call this to take effect at once."""
+    with _verified_lock:
+        _verified.clear()
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
