@@ -120,7 +120,35 @@ def gradcam_batch(
     unknown = [lbl for lbl in wanted if lbl not in classifier.info.labels]
     if unknown:
         raise ValueError(f"{classifier.info.model_id} does not output {unknown}")
-    batch = batch.to(classifier.device, dtype=torch.float32)
+    return _forward_and_cams(classifier, batch, lambda _scores: wanted, target_layer)[1]
+
+
+def forward_with_gradcam(
+    classifier: Classifier,
+    batch: torch.Tensor,
+    threshold_for: Callable[[str], float],
+    *,
+    target_layer: Target = None,
+    skip: Callable[[str], bool] | None = None,
+) -> tuple[list[dict[str, float]], list[dict[str, np.ndarray]]]:
+    """Scores and the maps of each image's positive findings from ONE forward pass (with
+    gradients), instead of an inference pass followed by a Grad-CAM pass: the classify stage's
+    heat maps then cost little more than the backward passes to the target layer."""
+    def positives(scores: list[dict[str, float]]) -> list[str]:
+        return sorted({lbl for s in scores for lbl, p in s.items() if p >= threshold_for(lbl) and not (skip and skip(lbl))})
+
+    scores, maps = _forward_and_cams(classifier, batch, positives, target_layer)
+    kept = [{lbl: m[lbl] for lbl, p in s.items() if lbl in m and p >= threshold_for(lbl)} for s, m in zip(scores, maps)]
+    return scores, kept
+
+
+def _forward_and_cams(
+    classifier: Classifier,
+    batch: torch.Tensor,
+    labels_for: Callable[[list[dict[str, float]]], Sequence[str]],
+    target_layer: Target,
+) -> tuple[list[dict[str, float]], list[dict[str, np.ndarray]]]:
+    batch = classifier.to_device(batch)
     n_images = batch.shape[0]
     if isinstance(target_layer, nn.Module):
         layer = target_layer
@@ -142,8 +170,11 @@ def gradcam_batch(
             if not captured:
                 raise ValueError("target layer did not run during the forward pass")
             activation = captured[-1]
+            with torch.no_grad():
+                rows = classifier.probabilities(logits.detach()).float().cpu().numpy()
+            scores = [classifier._to_dict(row) for row in rows]
             results: list[dict[str, np.ndarray]] = [{} for _ in range(n_images)]
-            for label in wanted:
+            for label in labels_for(scores):
                 cols = [i for i, lbl in enumerate(classifier.output_labels) if lbl == label]
                 score = logits[:, cols].max(dim=1).values.sum()
                 (grad,) = torch.autograd.grad(score, activation, retain_graph=True)
@@ -158,7 +189,7 @@ def gradcam_batch(
     finally:
         handle.remove()
         classifier.module.train(was_training)
-    return results
+    return scores, results
 
 
 def gradcam_for_findings(
@@ -212,7 +243,7 @@ def render_overlay(
     *,
     region: tuple[int, int, int, int] | None = None,
     alpha: float = 0.5,
-    max_side: int = 768,
+    max_side: int = 512,
 ) -> bytes:
     """PNG bytes: the greyscale film with the heat map blended over it.
 
