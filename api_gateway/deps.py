@@ -12,20 +12,13 @@ from sqlalchemy.orm import Session
 
 from api_gateway.errors import ApiError
 from shared.auth import Role, find_key, hash_key
-from shared.db import session_factory
+from shared.db import session_scope
 from shared.models import ApiKey, Study
 
 
 def get_session() -> Iterator[Session]:
-    session = session_factory()()
-    try:
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

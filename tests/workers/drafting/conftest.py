@@ -1,5 +1,5 @@
-"""Fixtures: the TF-IDF index over the IU train reports (built once per test session, about
-7 s), and a fake OpenAI-compatible LLM server on loopback."""
+"""Fixtures: a fake OpenAI-compatible LLM server on loopback (the IU index fixtures are in
+tests/workers/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +15,6 @@ import pytest
 from shared.config import Settings
 
 GOOD_ANSWER = "FINDINGS: The heart is enlarged. There is no pneumothorax or pleural effusion.\nIMPRESSION: Cardiomegaly."
-
-
-@pytest.fixture(scope="session")
-def iu_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One folder per session, shared with tests/workers/drafting: the second get_retriever call
-    # for it is a per-process cache hit.
-    return tmp_path_factory.getbasetemp() / "iu-index"
-
-
-@pytest.fixture(scope="session")
-def iu_retriever(iu_index_dir: Path):
-    from workers.retrieval import get_retriever
-
-    return get_retriever(iu_index_dir, "tfidf")
 
 
 class FakeLLM:

@@ -1,4 +1,5 @@
-"""The TF-IDF index over the IU train reports, built once per test session (about 7 s)."""
+"""The TF-IDF index over the IU train reports, built once per test session (about 7 s) and
+shared by the retrieval and drafting tests."""
 
 from __future__ import annotations
 
