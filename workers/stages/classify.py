@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "worker:classify"
 OWNED = frozenset({StudyStatus.QUEUED, StudyStatus.CLASSIFYING})
-_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+_decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
 
 
 @dataclass
@@ -55,9 +55,8 @@ def run_batch(study_ids: list[str]) -> list[str]:
     """Classify every study in `study_ids` that still owes this stage; return the ids done."""
     classifier = runtime.get_classifier()
     started = time.perf_counter()
-    # Each study's images decode and preprocess in a background thread as soon as it is claimed,
-    # overlapping the remaining claims. One thread: on a 2-core host a second one only fought
-    # the first (and torch) for the cores and the GIL, and was slower in total.
+    # Each study's images decode and preprocess in threads as soon as it is claimed: PIL's
+    # decoder and torch's resize release the GIL, so this overlaps the remaining claims.
     pending: list[Future[Job | None]] = []
     _claim_all(sorted(set(study_ids)), lambda job: pending.append(_decoder.submit(_prepare, job, classifier)))
     ready = [job for job in (future.result() for future in pending) if job is not None]
