@@ -59,8 +59,9 @@ class Stack:
         return process
 
     def migrate(self) -> None:
-        subprocess.run(radstack_command("migrate"), env=os.environ | self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        done = subprocess.run(radstack_command("migrate"), env=os.environ | self.env, capture_output=True, text=True)
+        if done.returncode != 0:  # Alembic's progress lines are noise unless it failed
+            raise RuntimeError(f"radstack migrate failed:\n{done.stderr[-4000:]}")
 
     def start_worker(self, queue: Queue, *extra: str) -> subprocess.Popen[bytes]:
         args = ["worker", "--queues", queue.value, *self.worker_args, *extra]
