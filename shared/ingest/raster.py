@@ -8,6 +8,7 @@ and 400 MB once decoded.
 from __future__ import annotations
 
 import io
+import warnings
 import logging
 
 import numpy as np
@@ -56,7 +57,11 @@ def _open_loaded(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     """Open, check the header size, then decode; every failure becomes an IngestError."""
     _refuse_truncated_loading()
     try:
-        im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[fmt])
+        with warnings.catch_warnings():
+            # Pillow warns at open for sizes past its bomb threshold; _check_size below refuses
+            # those itself, so the warning would only be noise in the gateway's log.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=_PIL_FORMATS[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge("image dimensions exceed the decoder's safety limit") from exc
     except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, ...
