@@ -1,24 +1,20 @@
-"""DICOM ingest: real CR samples, refusals, lying headers, grey-level pipeline."""
+"""DICOM ingest: real CR samples, refusals, lying headers (grey levels: test_ingest_dicom_greylevels)."""
 
 from __future__ import annotations
 
 import io
 import time
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     JPEGLosslessSV1,
-    SecondaryCaptureImageStorage,
-    generate_uid,
 )
 
 from shared.ingest import (
@@ -29,11 +25,9 @@ from shared.ingest import (
     decode_image,
     sniff_format,
 )
-
-SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "cxr"
-MONO2 = SAMPLES / "rsna_cr_pa_monochrome2.dcm"
-MONO1 = SAMPLES / "rsna_cr_pa_monochrome1.dcm"
-LIMIT = 50_000_000
+from tests.shared.dicom_builders import (
+    LIMIT, MONO1, MONO2, dicom_bytes, native_sample, sample_dataset, synthetic,
+)
 
 # pydicom warns (as it should) about the broken files these tests build on purpose.
 pytestmark = pytest.mark.filterwarnings(
@@ -43,40 +37,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def _bytes(ds: Dataset, **kwargs: object) -> bytes:
-    buf = io.BytesIO()
-    ds.save_as(buf, **kwargs)
-    return buf.getvalue()
-
-
-def _sample() -> Dataset:
-    return pydicom.dcmread(MONO2)
-
-
-def _native_sample() -> Dataset:
-    """The MONOCHROME2 sample re-encoded as Explicit VR Little Endian (raw pixels)."""
-    ds = _sample()
-    ds.set_pixel_data(ds.pixel_array, photometric_interpretation="MONOCHROME2", bits_stored=8)
-    return ds
-
-
-def _synthetic(arr: np.ndarray, photometric: str = "MONOCHROME2", **attrs: object) -> Dataset:
-    """A minimal CR data set around `arr`, uncompressed."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.Modality = "CR"
-    bits = 8 if arr.dtype == np.uint8 else 16
-    ds.set_pixel_data(arr, photometric_interpretation=photometric, bits_stored=bits)
-    for keyword, value in attrs.items():
-        setattr(ds, keyword, value)
-    return ds
-
-
 # --- the real samples -------------------------------------------------------------------------
 
 
@@ -84,7 +44,7 @@ def test_sample_metadata_and_range() -> None:
     data = MONO2.read_bytes()
     assert sniff_format(data) == "dicom"
     image = decode_image(data, max_pixels=LIMIT, filename="x.dcm")
-    ds = _sample()
+    ds = sample_dataset()
     assert image.source_format == "dicom"
     assert image.pixels.dtype == np.float32 and image.pixels.shape == (1024, 1024)
     assert 0.0 <= image.pixels.min() and image.pixels.max() <= 1.0
@@ -98,17 +58,17 @@ def test_sample_metadata_and_range() -> None:
 
 
 def test_accession_number_and_window_extracted() -> None:
-    ds = _sample()
+    ds = sample_dataset()
     ds.AccessionNumber = "ACC123"
     ds.WindowCenter = [128, 100]  # multi-valued: the first pair is used
     ds.WindowWidth = [256, 50]
-    image = decode_image(_bytes(ds), max_pixels=LIMIT)
+    image = decode_image(dicom_bytes(ds), max_pixels=LIMIT)
     assert image.accession_number == "ACC123"
     assert (image.window_center, image.window_width) == (128.0, 256.0)
 
 
 def test_monochrome2_keeps_raw_orientation() -> None:
-    raw = _sample().pixel_array.astype(np.float32)
+    raw = sample_dataset().pixel_array.astype(np.float32)
     pixels = decode_image(MONO2.read_bytes(), max_pixels=LIMIT).pixels
     # min-max of an 8-bit image: decoded == (raw - min) / (max - min), same orientation
     expected = (raw - raw.min()) / (raw.max() - raw.min())
@@ -128,16 +88,16 @@ def test_monochrome1_sample_is_inverted() -> None:
 
 def test_truly_inverted_monochrome1_decodes_like_monochrome2() -> None:
     # A real MONOCHROME1 file stores the inverted values; it must decode to the same image.
-    raw = _sample().pixel_array
-    ds = _synthetic((255 - raw).astype(np.uint8), "MONOCHROME1")
-    m1 = decode_image(_bytes(ds), max_pixels=LIMIT).pixels
+    raw = sample_dataset().pixel_array
+    ds = synthetic((255 - raw).astype(np.uint8), "MONOCHROME1")
+    m1 = decode_image(dicom_bytes(ds), max_pixels=LIMIT).pixels
     m2 = decode_image(MONO2.read_bytes(), max_pixels=LIMIT).pixels
     assert np.abs(m1 - m2).max() < 1 / 255
 
 
 def test_native_and_jpeg_encodings_agree() -> None:
     jpeg = decode_image(MONO2.read_bytes(), max_pixels=LIMIT).pixels
-    native = decode_image(_bytes(_native_sample()), max_pixels=LIMIT).pixels
+    native = decode_image(dicom_bytes(native_sample()), max_pixels=LIMIT).pixels
     assert np.abs(jpeg - native).max() < 1e-6
 
 
@@ -150,7 +110,7 @@ def test_decode_is_fast() -> None:
 
 
 def test_preamble_less_dataset_is_sniffed_and_decoded() -> None:
-    ds = _native_sample()
+    ds = native_sample()
     # no preamble, no file meta: what some PACS exports and STOW bodies look like
     ds.file_meta = FileMetaDataset()
     ds.preamble = None
@@ -169,58 +129,58 @@ def test_preamble_less_dataset_is_sniffed_and_decoded() -> None:
 
 @pytest.mark.parametrize("modality", ["CT", "MR", "US", "OT", "RG", ""])
 def test_non_radiograph_modalities_refused(modality: str) -> None:
-    ds = _sample()
+    ds = sample_dataset()
     ds.Modality = modality
     with pytest.raises(NotChestRadiograph) as info:
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
     assert info.value.status_code == 415 and info.value.code == "not_chest_radiograph"
 
 
 def test_dx_accepted_and_missing_modality_refused() -> None:
-    ds = _sample()
+    ds = sample_dataset()
     ds.Modality = "DX"
-    assert decode_image(_bytes(ds), max_pixels=LIMIT).modality == "DX"
+    assert decode_image(dicom_bytes(ds), max_pixels=LIMIT).modality == "DX"
     del ds.Modality
     with pytest.raises(NotChestRadiograph):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize(("body_part", "ok"), [("HEAD", False), ("KNEE", False), ("chest", True), ("PORT CHEST", True), ("", True)])
 def test_body_part(body_part: str, ok: bool) -> None:
-    ds = _sample()
+    ds = sample_dataset()
     ds.BodyPartExamined = body_part
     if ok:
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
     else:
         with pytest.raises(NotChestRadiograph):
-            decode_image(_bytes(ds), max_pixels=LIMIT)
+            decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 def test_no_pixel_data_is_unreadable() -> None:
-    ds = _sample()
+    ds = sample_dataset()
     del ds.PixelData
     with pytest.raises(UnreadableImage):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 def test_header_size_over_limit_refused_before_decoding() -> None:
     with pytest.raises(ImageTooLarge):
         decode_image(MONO2.read_bytes(), max_pixels=1024 * 1024 - 1)
-    ds = _sample()
+    ds = sample_dataset()
     ds.Rows = ds.Columns = 60000  # the pixel data is still the small 1024 x 1024 JPEG
     start = time.perf_counter()
     with pytest.raises(ImageTooLarge):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
     assert time.perf_counter() - start < 0.5
 
 
 def test_jpeg_codestream_larger_than_header_is_a_bomb() -> None:
-    ds = _sample()
+    ds = sample_dataset()
     ds.Rows = ds.Columns = 512  # header says small, codestream says 1024 x 1024
     with pytest.raises(ImageTooLarge):
-        decode_image(_bytes(ds), max_pixels=600 * 600)
+        decode_image(dicom_bytes(ds), max_pixels=600 * 600)
     with pytest.raises(UnreadableImage):  # within the limit, but the header lies
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 # --- lying transfer syntaxes ------------------------------------------------------------------
@@ -237,24 +197,24 @@ def _retag_transfer_syntax(data: bytes, uid: str) -> bytes:
 
 
 def test_says_jpeg_but_holds_raw_bytes() -> None:
-    data = _retag_transfer_syntax(_bytes(_native_sample()), JPEGBaseline8Bit)
+    data = _retag_transfer_syntax(dicom_bytes(native_sample()), JPEGBaseline8Bit)
     assert pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID == JPEGBaseline8Bit
     with pytest.raises(UnreadableImage):
         decode_image(data, max_pixels=LIMIT)
 
 
 def test_says_jpeg_but_fragments_are_not_jpeg() -> None:
-    ds = _native_sample()
+    ds = native_sample()
     ds.PixelData = encapsulate([bytes(ds.PixelData)])
     ds["PixelData"].VR = "OB"
     ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
     with pytest.raises(UnreadableImage):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 @pytest.mark.parametrize("length", ["short", "one_byte_short", "extra_frame", "bits_too_high", "bits_too_low"])
 def test_explicit_vr_pixel_data_of_wrong_length(length: str) -> None:
-    ds = _native_sample()
+    ds = native_sample()
     raw = bytes(ds.PixelData)
     if length == "short":
         ds.PixelData = raw[: len(raw) // 2]
@@ -267,13 +227,13 @@ def test_explicit_vr_pixel_data_of_wrong_length(length: str) -> None:
     else:  # header says 8 bits, the bytes are 16-bit samples
         ds.PixelData = ds.pixel_array.astype("<u2").tobytes()
     with pytest.raises(UnreadableImage):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 def test_trailing_padding_under_a_frame_is_tolerated() -> None:
-    ds = _native_sample()
+    ds = native_sample()
     ds.PixelData = bytes(ds.PixelData) + b"\0" * 4096  # as some writers pad to a block
-    assert decode_image(_bytes(ds), max_pixels=LIMIT).pixels.shape == (1024, 1024)
+    assert decode_image(dicom_bytes(ds), max_pixels=LIMIT).pixels.shape == (1024, 1024)
 
 
 def test_transfer_syntax_without_an_installed_decoder_is_unsupported(monkeypatch) -> None:
@@ -300,7 +260,7 @@ def test_garbage_after_dicm_is_unreadable() -> None:
 @pytest.mark.parametrize("encoding", ["jpeg", "native"])
 @pytest.mark.parametrize("keep", [0.5, 0.01, 0.999])
 def test_truncated_dicom_is_unreadable(encoding: str, keep: float) -> None:
-    data = MONO2.read_bytes() if encoding == "jpeg" else _bytes(_native_sample())
+    data = MONO2.read_bytes() if encoding == "jpeg" else dicom_bytes(native_sample())
     with pytest.raises(UnreadableImage):
         decode_image(data[: int(len(data) * keep)], max_pixels=LIMIT)
 
@@ -308,17 +268,17 @@ def test_truncated_dicom_is_unreadable(encoding: str, keep: float) -> None:
 def test_transfer_syntax_without_decoder_is_unsupported_or_decodes() -> None:
     # JPEG Lossless needs the pylibjpeg-libjpeg (or gdcm) plugin; without it the upload is
     # refused as 415, not crashed on. With the plugin, raw bytes in it are unreadable.
-    ds = _native_sample()
+    ds = native_sample()
     ds.PixelData = encapsulate([bytes(ds.PixelData)])
     ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
     with pytest.raises((UnsupportedMedia, UnreadableImage)):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
+        decode_image(dicom_bytes(ds), max_pixels=LIMIT)
 
 
 def test_deflated_bomb_refused_and_small_deflate_decodes() -> None:
-    ds = _synthetic(np.zeros((64, 64), dtype=np.uint8), BodyPartExamined="CHEST")
+    ds = synthetic(np.zeros((64, 64), dtype=np.uint8), BodyPartExamined="CHEST")
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    small = _bytes(ds, enforce_file_format=True)
+    small = dicom_bytes(ds, enforce_file_format=True)
     assert decode_image(small, max_pixels=LIMIT).pixels.shape == (64, 64)
     # Same meta, but a deflate stream that inflates to 64 MiB for a 1 Mpx limit.
     meta_end = 144 + int.from_bytes(small[140:144], "little")  # after (0002,0000) UL
@@ -327,93 +287,3 @@ def test_deflated_bomb_refused_and_small_deflate_decodes() -> None:
     assert len(bomb) < 100_000
     with pytest.raises(ImageTooLarge):
         decode_image(small[:meta_end] + bomb, max_pixels=1_000_000)
-
-
-# --- grey-level pipeline ----------------------------------------------------------------------
-
-
-def test_rescale_and_linear_window() -> None:
-    arr = np.array([[0, 1000, 2000, 3000]], dtype=np.uint16).repeat(4, axis=0)
-    ds = _synthetic(arr, RescaleSlope=1, RescaleIntercept=-1000, WindowCenter=500, WindowWidth=1001)
-    pixels = decode_image(_bytes(ds), max_pixels=LIMIT).pixels
-    # values -1000, 0, 1000, 2000 through the window [0, 1000]
-    assert np.allclose(pixels[0], [0.0, 0.0, 1.0, 1.0], atol=1e-3)
-    ds.WindowCenter, ds.WindowWidth = 1000, 2001
-    assert np.allclose(decode_image(_bytes(ds), max_pixels=LIMIT).pixels[0], [0.0, 0.0, 0.5, 1.0], atol=1e-3)
-    ds.VOILUTFunction = "SIGMOID"
-    assert np.allclose(decode_image(_bytes(ds), max_pixels=LIMIT).pixels[0, 2], 0.5, atol=1e-3)
-
-
-def test_invalid_window_falls_back_to_min_max() -> None:
-    arr = np.array([[100, 200], [300, 500]], dtype=np.uint16)
-    ds = _synthetic(arr, WindowCenter=0, WindowWidth=0)
-    image = decode_image(_bytes(ds), max_pixels=LIMIT)
-    assert image.window_center is None
-    assert np.allclose(image.pixels, [[0.0, 0.25], [0.5, 1.0]])
-
-
-def test_voi_lut_table() -> None:
-    arr = np.array([[0, 1], [2, 3]], dtype=np.uint16)
-    ds = _synthetic(arr)
-    item = Dataset()
-    item.LUTDescriptor = [4, 0, 16]
-    item.add_new("LUTData", "US", [0, 4000, 2000, 4000])  # non-monotonic on purpose: the table is applied
-    ds.VOILUTSequence = [item]
-    assert np.allclose(decode_image(_bytes(ds), max_pixels=LIMIT).pixels, [[0.0, 1.0], [0.5, 1.0]])
-
-
-def test_multiframe_takes_first_frame() -> None:
-    frames = np.stack([np.tile(np.arange(8, dtype=np.uint8), (8, 1)), np.full((8, 8), 7, np.uint8)])
-    ds = _synthetic(frames)
-    assert int(ds.NumberOfFrames) == 2
-    pixels = decode_image(_bytes(ds), max_pixels=LIMIT).pixels
-    assert pixels.shape == (8, 8)
-    assert np.allclose(pixels[0], np.arange(8) / 7)
-
-
-def test_rgb_dicom_becomes_grey() -> None:
-    rgb = np.zeros((4, 4, 3), dtype=np.uint8)
-    rgb[..., 0] = 255  # pure red: luma 0.299
-    rgb[2:] = 128  # grey rows keep their value
-    ds = _synthetic(rgb, "RGB")
-    pixels = decode_image(_bytes(ds), max_pixels=LIMIT).pixels
-    assert pixels.shape == (4, 4)
-    assert np.allclose(pixels[0], 0.299, atol=1e-3) and np.allclose(pixels[2], 128 / 255, atol=1e-3)
-
-
-def test_jpeg_baseline_colour_dicom_becomes_grey() -> None:
-    # A colour secondary capture compressed with JPEG Baseline (YBR_FULL_422 in the file).
-    from PIL import Image
-
-    grey = _sample().pixel_array[::4, ::4]
-    buf = io.BytesIO()
-    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(buf, format="JPEG", quality=95)
-    ds = _synthetic(np.stack([grey] * 3, axis=-1), "RGB")
-    ds.PixelData = encapsulate([buf.getvalue()])
-    ds["PixelData"].VR = "OB"
-    ds.PhotometricInterpretation = "YBR_FULL_422"
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    pixels = decode_image(_bytes(ds), max_pixels=LIMIT).pixels
-    assert pixels.shape == grey.shape
-    assert np.abs(pixels - grey / 255.0).mean() < 2 / 255
-
-
-@pytest.mark.parametrize("container", ["j2k", "jp2"])
-def test_jpeg2000_dicom_decodes_and_size_is_checked(container: str) -> None:
-    from PIL import Image
-    from pydicom.uid import JPEG2000Lossless
-
-    raw = _sample().pixel_array[::2, ::2]  # 512 x 512 keeps the encoder quick
-    buf = io.BytesIO()
-    Image.fromarray(raw).save(buf, format="JPEG2000", irreversible=False, no_jp2=container == "j2k")
-    ds = _synthetic(raw)
-    ds.PixelData = encapsulate([buf.getvalue()])
-    ds["PixelData"].VR = "OB"
-    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
-    pixels = decode_image(_bytes(ds), max_pixels=LIMIT).pixels
-    assert np.abs(pixels - (raw - raw.min()) / (raw.max() - raw.min())).max() < 1e-5
-    ds.Rows = ds.Columns = 256  # header smaller than the codestream
-    with pytest.raises(ImageTooLarge):
-        decode_image(_bytes(ds), max_pixels=300 * 300)
-    with pytest.raises(UnreadableImage):
-        decode_image(_bytes(ds), max_pixels=LIMIT)
