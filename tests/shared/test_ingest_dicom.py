@@ -25,9 +25,7 @@ from shared.ingest import (
     decode_image,
     sniff_format,
 )
-from tests.shared.dicom_builders import (
-    LIMIT, MONO1, MONO2, dicom_bytes, native_sample, sample_dataset, synthetic,
-)
+from tests.shared.dicom_builders import LIMIT, MONO1, MONO2, dicom_bytes, native_sample, sample_dataset, synthetic
 
 # pydicom warns (as it should) about the broken files these tests build on purpose.
 pytestmark = pytest.mark.filterwarnings(

@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import (
-    JPEGBaseline8Bit,
-)
+from pydicom.uid import JPEGBaseline8Bit
 
-from shared.ingest import (
-    ImageTooLarge,
-    UnreadableImage,
-    decode_image,
-)
-from tests.shared.dicom_builders import (
-    LIMIT, dicom_bytes, sample_dataset, synthetic,
-)
+from shared.ingest import ImageTooLarge, UnreadableImage, decode_image
+from tests.shared.dicom_builders import LIMIT, dicom_bytes, sample_dataset, synthetic
 
 # pydicom warns (as it should) about the broken files these tests build on purpose.
 pytestmark = pytest.mark.filterwarnings(
