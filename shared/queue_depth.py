@@ -46,7 +46,9 @@ def queue_depths(settings: Settings | None = None, *, fresh: bool = False) -> di
     """Messages waiting per queue (not counting those a worker has already taken)."""
     settings = settings or get_settings()
     url = settings.resolved_broker_url
-    cached = _cache.get(url)
+    # Every embedded broker has the same URL; its folder is what tells two apart.
+    key = str(settings.broker_dir) if settings.uses_filesystem_broker else url
+    cached = _cache.get(key)
     if cached and not fresh and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
     if settings.uses_filesystem_broker:
@@ -55,5 +57,5 @@ def queue_depths(settings: Settings | None = None, *, fresh: bool = False) -> di
         depths = _redis_depths(url)
     else:
         depths = {}
-    _cache[url] = (time.monotonic(), depths)
+    _cache[key] = (time.monotonic(), depths)
     return depths
