@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from shared import audit
@@ -19,13 +19,23 @@ class StudyNotFound(LookupError):
 def lock_study(session: Session, study_id: str) -> Study:
     """Load a study for update: on PostgreSQL a row lock; SQLite's BEGIN IMMEDIATE already
     serialises writers. Always re-read, never trust an object from an earlier transaction."""
-    query = select(Study).where(Study.id == study_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    study = session.scalar(query)
+    study = session.scalar(_for_update(session, study_id))
     if study is None:
         raise StudyNotFound(study_id)
     return study
+
+
+def lock_study_if_free(session: Session, study_id: str) -> Study | None:
+    """The locked study, or None when another transaction holds it (PostgreSQL SKIP LOCKED):
+    for housekeeping that must not queue behind a worker busy with that very study."""
+    return session.scalar(_for_update(session, study_id, skip_locked=True))
+
+
+def _for_update(session: Session, study_id: str, *, skip_locked: bool = False) -> Select[tuple[Study]]:
+    query = select(Study).where(Study.id == study_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=skip_locked)
+    return query
 
 
 def transition(

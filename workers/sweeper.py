@@ -19,7 +19,7 @@ from shared.models import Study, as_utc, utcnow
 from shared.pipeline import try_enqueue
 from shared.queues import stage_index_for
 from shared.status import PIPELINE_STATUSES, StudyStatus
-from shared.studies import lock_study, transition
+from shared.studies import lock_study_if_free, transition
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,11 @@ def sweep() -> dict[str, int]:
         ))
     resent = failed = 0
     for study_id in stuck:
+        stage = None
         with session_scope() as session:
-            study = lock_study(session, study_id)
+            study = lock_study_if_free(session, study_id)
+            if study is None:
+                continue  # a worker holds it right now: not stuck after all
             status = StudyStatus(study.status)
             if status not in PIPELINE_STATUSES or as_utc(study.updated_at) >= cutoff:
                 continue  # it moved on while we looked

@@ -116,7 +116,14 @@ class TcpProxy:
         except OSError:
             pass
         finally:
+            # shutdown() before close(): the pump of the other direction is blocked in recv() on
+            # one of these sockets, and a close() alone would neither wake it nor send the FIN,
+            # leaving PostgreSQL with a live session (and its locks) for a client that is gone.
             for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 try:
                     sock.close()
                 except OSError:
