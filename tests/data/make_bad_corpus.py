@@ -1,7 +1,8 @@
 """The bad-input corpus: uploads a PACS, a broken modality or an attacker might send to
 POST /v1/studies, each with the answer the gateway owes it.
 
-Run by hand to look at the files (`python tests/data/make_bad_corpus.py [folder]`, default
+Run by hand from the repository root to look at the files
+(`.venv/bin/python -m tests.data.make_bad_corpus [folder]`, default
 tests/data/bad/); the tests import `build(folder)` and generate it into a tmp dir, so nothing
 generated is committed. Everything is derived from samples/cxr/ with pydicom and Pillow, or
 written byte by byte where a library would refuse to write something that broken.
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
+
+from tests.shared.dicom_builders import retag_transfer_syntax
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = REPO_ROOT / "samples" / "cxr"
@@ -109,22 +112,14 @@ def dicom_raw_bytes_labelled_jpeg() -> bytes:
     ds = _dataset()
     ds.set_pixel_data(ds.pixel_array, photometric_interpretation="MONOCHROME2", bits_stored=8)
     data = _save(ds)
-    return _retag_transfer_syntax(data, JPEGBaseline8Bit)
+    return retag_transfer_syntax(data, JPEGBaseline8Bit)
 
 
 def dicom_jpeg_labelled_native() -> bytes:
     """Encapsulated JPEG fragments, file meta says Explicit VR Little Endian."""
-    return _retag_transfer_syntax((SAMPLES / "rsna_cr_pa_monochrome2.dcm").read_bytes(), ExplicitVRLittleEndian)
+    return retag_transfer_syntax((SAMPLES / "rsna_cr_pa_monochrome2.dcm").read_bytes(), ExplicitVRLittleEndian)
 
 
-def _retag_transfer_syntax(data: bytes, uid: str) -> bytes:
-    # Rewrite (0002,0010) in place, fixing the group length; pydicom refuses to write a lie.
-    start = data.index(b"\x02\x00\x10\x00UI")
-    old_len = int.from_bytes(data[start + 6 : start + 8], "little")
-    value = uid.encode() + (b"\0" if len(uid) % 2 else b"")
-    group_len = int.from_bytes(data[140:144], "little") + len(value) - old_len
-    out = data[:140] + group_len.to_bytes(4, "little") + data[144 : start + 6]
-    return out + len(value).to_bytes(2, "little") + value + data[start + 8 + old_len :]
 
 
 def dicom_with_raw_text(charset: str | None, **raw: bytes) -> bytes:

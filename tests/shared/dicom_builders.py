@@ -48,3 +48,14 @@ def synthetic(arr: np.ndarray, photometric: str = "MONOCHROME2", **attrs: object
     for keyword, value in attrs.items():
         setattr(ds, keyword, value)
     return ds
+
+
+def retag_transfer_syntax(data: bytes, uid: str) -> bytes:
+    """Rewrite (0002,0010) in a Part 10 file without touching the data set: pydicom refuses to
+    write a file whose transfer syntax lies, and the tests need exactly such files."""
+    start = data.index(b"\x02\x00\x10\x00UI")
+    old_len = int.from_bytes(data[start + 6 : start + 8], "little")
+    value = uid.encode() + (b"\0" if len(uid) % 2 else b"")
+    group_len = int.from_bytes(data[140:144], "little") + len(value) - old_len
+    out = data[:140] + group_len.to_bytes(4, "little") + data[144 : start + 6]
+    return out + len(value).to_bytes(2, "little") + value + data[start + 8 + old_len :]

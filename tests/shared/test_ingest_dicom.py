@@ -25,7 +25,9 @@ from shared.ingest import (
     decode_image,
     sniff_format,
 )
-from tests.shared.dicom_builders import LIMIT, MONO1, MONO2, dicom_bytes, native_sample, sample_dataset, synthetic
+from tests.shared.dicom_builders import (
+    LIMIT, MONO1, MONO2, dicom_bytes, native_sample, retag_transfer_syntax, sample_dataset, synthetic,
+)
 
 # pydicom warns (as it should) about the broken files these tests build on purpose.
 pytestmark = pytest.mark.filterwarnings(
@@ -184,18 +186,10 @@ def test_jpeg_codestream_larger_than_header_is_a_bomb() -> None:
 # --- lying transfer syntaxes ------------------------------------------------------------------
 
 
-def _retag_transfer_syntax(data: bytes, uid: str) -> bytes:
-    """Rewrite (0002,0010) in a Part 10 file without touching the data set (pydicom won't)."""
-    start = data.index(b"\x02\x00\x10\x00UI")
-    old_len = int.from_bytes(data[start + 6 : start + 8], "little")
-    value = uid.encode() + (b"\0" if len(uid) % 2 else b"")
-    group_len = int.from_bytes(data[140:144], "little") + len(value) - old_len
-    out = data[:140] + group_len.to_bytes(4, "little") + data[144:start + 6]
-    return out + len(value).to_bytes(2, "little") + value + data[start + 8 + old_len :]
 
 
 def test_says_jpeg_but_holds_raw_bytes() -> None:
-    data = _retag_transfer_syntax(dicom_bytes(native_sample()), JPEGBaseline8Bit)
+    data = retag_transfer_syntax(dicom_bytes(native_sample()), JPEGBaseline8Bit)
     assert pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID == JPEGBaseline8Bit
     with pytest.raises(UnreadableImage):
         decode_image(data, max_pixels=LIMIT)
